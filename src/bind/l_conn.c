@@ -1,0 +1,548 @@
+/* l_conn: AsyncTcpConnection as Lua userdata: properties, methods, and the
+ * events of the C connection turned into calls of the script's callbacks.
+ * Knows no syscalls and no frame bits. */
+#include "bind.h"
+#include "conn.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct l_conn {
+    mw_conn *c;
+    mw_rt *rt;
+    int ref;             /* registry anchor while the connection is active */
+    l_conn *next, *prev; /* rt->conns */
+};
+
+static const char BLOB[] = "\x81", ARRAYBUFFER[] = "\x82"; /* Workerman's Ws constants */
+
+static l_conn *check_conn(lua_State *L, int i) { return luaL_checkudata(L, i, MW_CONN_MT); }
+
+/* ---- anchoring: an active connection keeps itself alive ---- */
+
+/* Drop the anchor once nothing is pending: the script's references alone
+ * decide the userdata's life from then on. */
+static void sync_anchor(l_conn *lc)
+{
+    if (lc->ref != LUA_NOREF && !(lc->c && mw_conn_active(lc->c))) {
+        luaL_unref(lc->rt->L, LUA_REGISTRYINDEX, lc->ref);
+        lc->ref = LUA_NOREF;
+    }
+}
+
+/* Anchor the userdata at stack index i. */
+static void anchor(lua_State *L, int i, l_conn *lc)
+{
+    if (lc->ref == LUA_NOREF && mw_conn_active(lc->c)) {
+        lua_pushvalue(L, i);
+        lc->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    sync_anchor(lc);
+}
+
+/* Push the script's callback `name` and the connection; 0 when none. */
+static int push_cb(l_conn *lc, const char *name)
+{
+    lua_State *L = lc->rt->L;
+    if (lc->ref == LUA_NOREF) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+    lua_getiuservalue(L, -1, 1);
+    if (lua_getfield(L, -1, name) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
+    lua_replace(L, -2);  /* fn ud */
+    lua_insert(L, -2);   /* ud fn -> fn ud */
+    return 1;
+}
+
+/* ---- events ---- */
+
+static void ev_connect(mw_conn *c)
+{
+    l_conn *lc = c->ud;
+    if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
+}
+
+static void ev_message(mw_conn *c, const char *p, size_t n, int kind)
+{
+    l_conn *lc = c->ud;
+    lua_State *L = lc->rt->L;
+    if (!push_cb(lc, "onMessage")) return;
+    lua_pushlstring(L, p, n);
+    if (kind == MW_KIND_TEXT) lua_pushliteral(L, "text");
+    else if (kind == MW_KIND_BINARY) lua_pushliteral(L, "binary");
+    else lua_pushnil(L);
+    mw_rt_call(lc->rt, 3, 0, "onMessage");
+}
+
+static void ev_error(mw_conn *c, int code, const char *msg)
+{
+    l_conn *lc = c->ud;
+    lua_State *L = lc->rt->L;
+    if (!push_cb(lc, "onError")) {
+        /* No handler: an error must still reach a person. */
+        fprintf(stderr, "moonwire: %s\n", msg);
+        return;
+    }
+    lua_pushinteger(L, code);
+    lua_pushstring(L, msg);
+    mw_rt_call(lc->rt, 3, 0, "onError");
+}
+
+static void ev_close(mw_conn *c)
+{
+    l_conn *lc = c->ud;
+    if (push_cb(lc, "onClose")) mw_rt_call(lc->rt, 1, 0, "onClose");
+    sync_anchor(lc);
+}
+
+static void ev_simple(mw_conn *c, const char *name)
+{
+    l_conn *lc = c->ud;
+    if (push_cb(lc, name)) mw_rt_call(lc->rt, 1, 0, name);
+}
+
+static void ev_buffer_full(mw_conn *c) { ev_simple(c, "onBufferFull"); }
+static void ev_buffer_drain(mw_conn *c) { ev_simple(c, "onBufferDrain"); }
+
+static void ev_ws_connect(mw_conn *c, const char *head, size_t n)
+{
+    l_conn *lc = c->ud;
+    if (!push_cb(lc, "onWebSocketConnect")) return;
+    lua_pushlstring(lc->rt->L, head, n);
+    mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
+}
+
+static void ev_ws_close(mw_conn *c, int code, const char *reason, size_t n)
+{
+    l_conn *lc = c->ud;
+    lua_State *L = lc->rt->L;
+    if (!push_cb(lc, "onWebSocketClose")) return;
+    lua_pushinteger(L, code);
+    lua_pushlstring(L, reason, n);
+    mw_rt_call(lc->rt, 3, 0, "onWebSocketClose");
+}
+
+static int ev_ws_ping(mw_conn *c, const char *p, size_t n)
+{
+    l_conn *lc = c->ud;
+    lua_State *L = lc->rt->L;
+    if (!push_cb(lc, "onWebSocketPing")) return 1;
+    lua_pushlstring(L, p, n);
+    mw_rt_call(lc->rt, 2, 1, "onWebSocketPing");
+    int pong = !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    return pong;
+}
+
+static void ev_ws_pong(mw_conn *c, const char *p, size_t n)
+{
+    l_conn *lc = c->ud;
+    if (!push_cb(lc, "onWebSocketPong")) return;
+    lua_pushlstring(lc->rt->L, p, n);
+    mw_rt_call(lc->rt, 2, 0, "onWebSocketPong");
+}
+
+static const mw_conn_events events = {
+    .on_connect = ev_connect, .on_message = ev_message, .on_error = ev_error,
+    .on_close = ev_close, .on_buffer_full = ev_buffer_full, .on_buffer_drain = ev_buffer_drain,
+    .on_ws_connect = ev_ws_connect, .on_ws_close = ev_ws_close,
+    .on_ws_ping = ev_ws_ping, .on_ws_pong = ev_ws_pong,
+};
+
+/* ---- properties ---- */
+
+enum prop {
+    P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO,
+    P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
+};
+
+static const struct { const char *name; enum prop p; } props[] = {
+    {"id", P_ID}, {"url", P_URL}, {"protocol", P_PROTOCOL}, {"transport", P_TRANSPORT},
+    {"maxSendBufferSize", P_MAXSEND}, {"maxPackageSize", P_MAXPKG},
+    {"connectTimeout", P_CONNTO}, {"handshakeTimeout", P_HSTO},
+    {"websocketPingInterval", P_PINGINT}, {"websocketPingTimeout", P_PINGTO},
+    {"websocketType", P_WSTYPE}, {"websocketOrigin", P_ORIGIN},
+    {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
+    {"bytesWritten", P_BYTESWRITTEN},
+};
+
+static enum prop find_prop(const char *k)
+{
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
+        if (strcmp(props[i].name, k) == 0) return props[i].p;
+    return P_NONE;
+}
+
+static int conn_index(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    /* methods first (upvalue 1) */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        mw_conn *c = lc->c;
+        switch (find_prop(lua_tostring(L, 2))) {
+        case P_ID: lua_pushinteger(L, (lua_Integer)c->id); return 1;
+        case P_URL: lua_pushstring(L, c->url_str); return 1;
+        case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(c->url.scheme)); return 1;
+        case P_TRANSPORT: lua_pushstring(L, c->use_tls ? "ssl" : "tcp"); return 1;
+        case P_MAXSEND: lua_pushinteger(L, (lua_Integer)c->max_send_buffer); return 1;
+        case P_MAXPKG: lua_pushinteger(L, (lua_Integer)c->max_package); return 1;
+        case P_CONNTO: lua_pushnumber(L, c->connect_timeout); return 1;
+        case P_HSTO: lua_pushnumber(L, c->handshake_timeout); return 1;
+        case P_PINGINT: lua_pushnumber(L, c->ping_interval); return 1;
+        case P_PINGTO: lua_pushnumber(L, c->ping_timeout); return 1;
+        case P_WSTYPE: lua_pushstring(L, c->ws_binary ? ARRAYBUFFER : BLOB); return 1;
+        case P_ORIGIN: lua_pushstring(L, c->ws_origin); return 1;
+        case P_CLIENTPROTO:
+            lua_pushstring(L, c->ws_chosen_protocol ? c->ws_chosen_protocol : c->ws_protocols);
+            return 1;
+        case P_BYTESREAD: lua_pushinteger(L, (lua_Integer)c->bytes_read); return 1;
+        case P_BYTESWRITTEN: lua_pushinteger(L, (lua_Integer)c->bytes_written); return 1;
+        case P_NONE: break;
+        }
+    }
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static double check_nonneg(lua_State *L, int i, const char *what)
+{
+    lua_Number v = luaL_checknumber(L, i);
+    if (!(v >= 0)) luaL_error(L, "%s must be a number >= 0", what);
+    return (double)v;
+}
+
+static int conn_newindex(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    mw_conn *c = lc->c;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    switch (k ? find_prop(k) : P_NONE) {
+    case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN:
+        return luaL_error(L, "%s is read-only", k);
+    case P_TRANSPORT: {
+        const char *t = luaL_checkstring(L, 3);
+        if (strcmp(t, "tcp") == 0) { c->use_tls = c->url.tls; return 0; }
+        if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0)
+            return luaL_error(L, "transport \"%s\": TLS is not available in this build yet", t);
+        return luaL_error(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
+    }
+    case P_MAXSEND: {
+        lua_Integer v = luaL_checkinteger(L, 3);
+        if (v < 1) return luaL_error(L, "maxSendBufferSize must be >= 1");
+        c->max_send_buffer = (size_t)v;
+        return 0;
+    }
+    case P_MAXPKG: {
+        lua_Integer v = luaL_checkinteger(L, 3);
+        if (v < 1) return luaL_error(L, "maxPackageSize must be >= 1");
+        c->max_package = (size_t)v;
+        return 0;
+    }
+    case P_CONNTO: c->connect_timeout = check_nonneg(L, 3, k); return 0;
+    case P_HSTO: c->handshake_timeout = check_nonneg(L, 3, k); return 0;
+    case P_PINGINT: c->ping_interval = check_nonneg(L, 3, k); return 0;
+    case P_PINGTO: c->ping_timeout = check_nonneg(L, 3, k); return 0;
+    case P_WSTYPE: {
+        const char *t = luaL_checkstring(L, 3);
+        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) c->ws_binary = 0;
+        else if (strcmp(t, ARRAYBUFFER) == 0 || strcmp(t, "arraybuffer") == 0 || strcmp(t, "binary") == 0)
+            c->ws_binary = 1;
+        else return luaL_error(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
+        return 0;
+    }
+    case P_ORIGIN: mw_conn_set_str(&c->ws_origin, luaL_optstring(L, 3, NULL)); return 0;
+    case P_CLIENTPROTO: mw_conn_set_str(&c->ws_protocols, luaL_optstring(L, 3, NULL)); return 0;
+    case P_NONE: break;
+    }
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+/* ---- construction and lifetime ---- */
+
+static void link_conn(mw_rt *rt, l_conn *lc)
+{
+    lc->prev = NULL;
+    lc->next = rt->conns;
+    if (rt->conns) rt->conns->prev = lc;
+    rt->conns = lc;
+}
+
+static void unlink_conn(mw_rt *rt, l_conn *lc)
+{
+    if (lc->prev) lc->prev->next = lc->next; else if (rt->conns == lc) rt->conns = lc->next;
+    if (lc->next) lc->next->prev = lc->prev;
+    lc->next = lc->prev = NULL;
+}
+
+static int conn_new(lua_State *L)
+{
+    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+    const char *url = luaL_checkstring(L, 1);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    /* A closed, valid userdata first; then the resource. */
+    l_conn *lc = lua_newuserdatauv(L, sizeof *lc, 1);
+    memset(lc, 0, sizeof *lc);
+    lc->rt = rt;
+    lc->ref = LUA_NOREF;
+    luaL_setmetatable(L, MW_CONN_MT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    char err[256];
+    lc->c = mw_conn_new(&rt->loop, url, &events, lc, err, sizeof err);
+    if (!lc->c) return luaL_error(L, "%s", err);
+    link_conn(rt, lc);
+    if (lua_istable(L, 2)) {
+        int ud = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "ssl") == 0) {
+                /* options.ssl is the TLS context, as conn.context.ssl */
+                lua_getiuservalue(L, ud, 1);
+                lua_createtable(L, 0, 1);
+                lua_pushvalue(L, -3);
+                lua_setfield(L, -2, "ssl");
+                lua_setfield(L, -2, "context");
+                lua_pop(L, 2);
+                continue;
+            }
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_settable(L, ud); /* goes through __newindex */
+        }
+    }
+    return 1;
+}
+
+static int conn_gc(lua_State *L)
+{
+    l_conn *lc = lua_touserdata(L, 1);
+    if (lc->c) {
+        unlink_conn(lc->rt, lc);
+        mw_conn_free(lc->c);
+        lc->c = NULL;
+    }
+    return 0;
+}
+
+static int conn_tostring(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    lua_pushfstring(L, "AsyncTcpConnection(%s, %s)", lc->c->url_str, mw_conn_status_name(lc->c->status));
+    return 1;
+}
+
+/* Copy conn.headers (a table name -> value) into the C connection. */
+static void apply_headers(lua_State *L, l_conn *lc)
+{
+    lua_getiuservalue(L, 1, 1);
+    lua_getfield(L, -1, "headers");
+    if (lua_isnil(L, -1)) { lua_pop(L, 2); mw_conn_set_headers(lc->c, NULL, 0); return; }
+    if (!lua_istable(L, -1)) luaL_error(L, "headers must be a table of name = value");
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) { n++; lua_pop(L, 1); }
+    mw_header *h = lua_newuserdatauv(L, sizeof *h * (size_t)(n ? n : 1), 0);
+    int i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !(lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
+            luaL_error(L, "headers must map string names to string values");
+        h[i].name = (char *)lua_tostring(L, -2);
+        h[i].value = (char *)lua_tostring(L, -1);
+        i++;
+        lua_pop(L, 1);
+    }
+    /* A stable order: by name. */
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && strcmp(h[b - 1].name, h[b].name) > 0; b--) {
+            mw_header t = h[b]; h[b] = h[b - 1]; h[b - 1] = t;
+        }
+    if (mw_conn_set_headers(lc->c, h, n) != 0) luaL_error(L, "out of memory");
+    lua_pop(L, 3);
+}
+
+/* ---- methods ---- */
+
+static int m_connect(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
+    apply_headers(L, lc);
+    if (mw_conn_connect(lc->c) != 0) { lua_pushboolean(L, 0); return 1; }
+    anchor(L, 1, lc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int do_send(lua_State *L, int kind)
+{
+    l_conn *lc = check_conn(L, 1);
+    size_t n;
+    const char *p = luaL_checklstring(L, 2, &n);
+    int r = mw_conn_send(lc->c, p, n, kind);
+    anchor(L, 1, lc);
+    lua_pushboolean(L, r == 1);
+    return 1;
+}
+
+static int m_send(lua_State *L) { return do_send(L, lua_toboolean(L, 3) ? MW_KIND_RAW : MW_KIND_NONE); }
+static int m_send_text(lua_State *L) { return do_send(L, MW_KIND_TEXT); }
+static int m_send_binary(lua_State *L) { return do_send(L, MW_KIND_BINARY); }
+
+static int m_close(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    int code = 1000;
+    size_t rn = 0;
+    const char *reason = NULL;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        code = (int)luaL_checkinteger(L, 2);
+        reason = luaL_optlstring(L, 3, NULL, &rn);
+    } else if (!lua_isnoneornil(L, 2)) {
+        size_t n;
+        const char *p = luaL_checklstring(L, 2, &n);
+        mw_conn_send(lc->c, p, n, MW_KIND_NONE);
+    }
+    int was = lc->c->status;
+    mw_conn_close(lc->c, code, reason, rn);
+    anchor(L, 1, lc);
+    lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
+    return 1;
+}
+
+static int m_finish(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        size_t n;
+        const char *p = luaL_checklstring(L, 2, &n);
+        mw_conn_send(lc->c, p, n, MW_KIND_NONE);
+    }
+    int was = lc->c->status;
+    mw_conn_finish(lc->c);
+    anchor(L, 1, lc);
+    lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
+    return 1;
+}
+
+static int m_destroy(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    mw_conn_destroy(lc->c);
+    anchor(L, 1, lc);
+    return 0;
+}
+
+static int m_reconnect(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    double delay = luaL_optnumber(L, 2, 0);
+    if (!(delay >= 0)) return luaL_argerror(L, 2, "delay must be >= 0");
+    if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
+    apply_headers(L, lc);
+    mw_conn_reconnect(lc->c, delay);
+    anchor(L, 1, lc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int m_cancel_reconnect(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    mw_conn_cancel_reconnect(lc->c);
+    sync_anchor(lc);
+    return 0;
+}
+
+static int m_pause(lua_State *L) { mw_conn_pause(check_conn(L, 1)->c); return 0; }
+static int m_resume(lua_State *L) { mw_conn_resume(check_conn(L, 1)->c); return 0; }
+
+static int push_addr(lua_State *L, int local, int what /* 0 ip, 1 port, 2 both */)
+{
+    l_conn *lc = check_conn(L, 1);
+    char ip[64];
+    int port = 0;
+    int r = local ? mw_conn_local(lc->c, ip, sizeof ip, &port) : mw_conn_remote(lc->c, ip, sizeof ip, &port);
+    if (r != 0) { lua_pushnil(L); return 1; }
+    if (what == 0) lua_pushstring(L, ip);
+    else if (what == 1) lua_pushinteger(L, port);
+    else if (strchr(ip, ':')) lua_pushfstring(L, "[%s]:%d", ip, port);
+    else lua_pushfstring(L, "%s:%d", ip, port);
+    return 1;
+}
+
+static int m_remote_ip(lua_State *L) { return push_addr(L, 0, 0); }
+static int m_remote_port(lua_State *L) { return push_addr(L, 0, 1); }
+static int m_remote_addr(lua_State *L) { return push_addr(L, 0, 2); }
+static int m_local_ip(lua_State *L) { return push_addr(L, 1, 0); }
+static int m_local_port(lua_State *L) { return push_addr(L, 1, 1); }
+
+static int m_is_v4(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == AF_INET); return 1; }
+static int m_is_v6(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == AF_INET6); return 1; }
+
+static int m_buffer_full(lua_State *L)
+{
+    mw_conn *c = check_conn(L, 1)->c;
+    lua_pushboolean(L, c->out.len >= c->max_send_buffer);
+    return 1;
+}
+
+static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->out.len); return 1; }
+static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->in.len); return 1; }
+static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(check_conn(L, 1)->c->status)); return 1; }
+
+void l_conn_stop_all(mw_rt *rt)
+{
+    for (l_conn *lc = rt->conns; lc; lc = lc->next) {
+        mw_conn *c = lc->c;
+        mw_conn_cancel_reconnect(c);
+        if (c->status == MW_ST_ESTABLISHED) mw_conn_close(c, 1001, "going away", 10);
+        else if (c->status == MW_ST_CONNECTING) mw_conn_destroy(c);
+        sync_anchor(lc);
+    }
+}
+
+void l_conn_register(lua_State *L, mw_rt *rt)
+{
+    static const luaL_Reg methods[] = {
+        {"connect", m_connect}, {"send", m_send}, {"sendText", m_send_text},
+        {"sendBinary", m_send_binary}, {"close", m_close}, {"finish", m_finish},
+        {"destroy", m_destroy}, {"reConnect", m_reconnect}, {"cancelReconnect", m_cancel_reconnect},
+        {"pauseRecv", m_pause}, {"resumeRecv", m_resume},
+        {"getRemoteIp", m_remote_ip}, {"getRemotePort", m_remote_port},
+        {"getRemoteAddress", m_remote_addr}, {"getLocalIp", m_local_ip},
+        {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
+        {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
+        {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
+        {NULL, NULL},
+    };
+    /* module table is on top */
+    luaL_newmetatable(L, MW_CONN_MT);
+    luaL_newlib(L, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, "connMethods"); /* the Lua side adds pipe() here */
+    lua_pushcclosure(L, conn_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, conn_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, conn_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, conn_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "AsyncTcpConnection");
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, conn_new, 1);
+    lua_setfield(L, -2, "new");
+    lua_setfield(L, -2, "AsyncTcpConnection");
+}

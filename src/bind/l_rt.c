@@ -1,0 +1,170 @@
+/* l_rt: the runtime of one Lua state: the one door into Lua, error reports,
+ * stop and run, and the moonwire.core module table.
+ * Knows no syscalls and no frame bits. */
+#include "bind.h"
+#include "conn.h"
+#include "loop.h"
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+
+int mw_traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+void mw_rt_report(mw_rt *rt, const char *what)
+{
+    lua_State *L = rt->L;
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "moonwire: error in %s: %s\n", what, msg ? msg : "(non-string error)");
+    fflush(stderr);
+    lua_pop(L, 1);
+    rt->nerrors++;
+}
+
+int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
+{
+    lua_State *L = rt->L;
+    int base = lua_gettop(L) - nargs; /* index of the function */
+    lua_pushcfunction(L, mw_traceback);
+    lua_insert(L, base);
+    int st = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    if (st == LUA_OK) return 0;
+    mw_rt_report(rt, what);
+    for (int i = 0; i < nresults; i++) lua_pushnil(L);
+    return -1;
+}
+
+mw_rt *mw_rt_get(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!rt) luaL_error(L, "moonwire runtime not initialised");
+    return rt;
+}
+
+static void stop_deadline(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_rt *rt = ud;
+    mw_loop_stop(&rt->loop);
+}
+
+static mw_timer stop_timer;
+
+void mw_rt_stop(mw_rt *rt)
+{
+    if (rt->stopping) return;
+    rt->stopping = 1;
+    lua_State *L = rt->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.stophook");
+    if (lua_isfunction(L, -1)) mw_rt_call(rt, 0, 0, "onWorkerStop");
+    else lua_pop(L, 1);
+    l_timer_del_all(rt);
+    l_conn_stop_all(rt);
+    /* Close handshakes get a bounded time; the loop ends earlier when all
+     * connections are closed, since nothing else is active. */
+    mw_timer_init(&stop_timer, &rt->loop, stop_deadline, rt, 0);
+    mw_timer_start(&stop_timer, 3.0, 0);
+}
+
+static void on_signal(mw_loop *l, int signum, void *ud)
+{
+    (void)l;
+    mw_rt *rt = ud;
+    if (signum == 1 /* SIGHUP: reload comes with hot reload */) return;
+    if (rt->stopping) { mw_loop_stop(&rt->loop); return; } /* second signal: now */
+    mw_rt_stop(rt);
+}
+
+void mw_rt_run(mw_rt *rt)
+{
+    if (rt->loop_running) return;
+    rt->loop_running = 1;
+    mw_loop_watch_signals(&rt->loop, on_signal, rt);
+    mw_loop_run(&rt->loop);
+    rt->loop_running = 0;
+    mw_timer_stop(&stop_timer);
+}
+
+static int rt_gc(lua_State *L)
+{
+    mw_rt *rt = lua_touserdata(L, 1);
+    if (rt->loop.ev) mw_loop_close(&rt->loop);
+    return 0;
+}
+
+/* ---- module functions ---- */
+
+static int l_now(lua_State *L) { lua_pushnumber(L, mw_monotonic()); return 1; }
+
+static int l_run(lua_State *L) { mw_rt_run(mw_rt_get(L)); return 0; }
+
+static int l_stop(lua_State *L) { mw_rt_stop(mw_rt_get(L)); return 0; }
+
+static int l_set_stop_hook(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moonwire.stophook");
+    return 0;
+}
+
+static int l_hosted(lua_State *L) { lua_pushboolean(L, mw_rt_get(L)->hosted); return 1; }
+
+int luaopen_moonwire_core(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!rt) {
+        rt = lua_newuserdatauv(L, sizeof *rt, 0);
+        memset(rt, 0, sizeof *rt);
+        if (mw_loop_init(&rt->loop) != 0) return luaL_error(L, "moonwire: cannot create the event loop");
+        lua_pushthread(L);
+        rt->L = lua_tothread(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.hosted");
+        rt->hosted = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushcfunction(L, rt_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+        lua_newtable(L);
+        rt->timers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    static const luaL_Reg fns[] = {
+        {"now", l_now}, {"run", l_run}, {"stop", l_stop},
+        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    lua_pushstring(L, MW_VERSION);
+    lua_setfield(L, -2, "version");
+    static const struct { const char *name; int code; } errs[] = {
+        {"CONNECT_FAIL", MW_E_CONNECT_FAIL}, {"SEND_FAIL", MW_E_SEND_FAIL},
+        {"DNS_FAIL", MW_E_DNS_FAIL}, {"TLS_FAIL", MW_E_TLS_FAIL},
+        {"HANDSHAKE_FAIL", MW_E_HANDSHAKE_FAIL}, {"PROTOCOL_FAIL", MW_E_PROTOCOL_FAIL},
+        {"PACKAGE_TOO_LARGE", MW_E_PACKAGE_TOO_LARGE}, {"TIMEOUT", MW_E_TIMEOUT},
+        {"READ_FAIL", MW_E_READ_FAIL},
+    };
+    lua_createtable(L, 0, (int)(sizeof errs / sizeof errs[0]));
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        lua_pushinteger(L, errs[i].code);
+        lua_setfield(L, -2, errs[i].name);
+    }
+    lua_setfield(L, -2, "errors");
+    l_conn_register(L, rt);   /* sets AsyncTcpConnection and connMethods */
+    l_timer_register(L, rt);  /* sets Timer */
+    return 1;
+}

@@ -1,0 +1,608 @@
+/* conn: the connection state machine: DNS, connect with address fallback,
+ * buffers, backpressure, deferred events, graceful close and reconnect.
+ * Knows nothing of Lua and no frame bits. */
+#include "conn.h"
+#include "dns.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+enum { PEND_CLOSE = 1u, PEND_BUFFER_FULL = 2u, PEND_INPUT = 4u };
+
+#define READ_CHUNK 65536
+#define SHRINK_KEEP 65536
+
+static unsigned long next_id = 1;
+
+static void conn_task(mw_task *t);
+static void read_cb(struct ev_loop *ev, ev_io *w, int revents);
+static void write_cb(struct ev_loop *ev, ev_io *w, int revents);
+static void deadline_cb(mw_timer *t, void *ud);
+static void reconnect_cb(mw_timer *t, void *ud);
+static void try_next_addr(mw_conn *c);
+
+const char *mw_conn_status_name(int s)
+{
+    switch (s) {
+    case MW_ST_INITIAL: return "INITIAL";
+    case MW_ST_CONNECTING: return "CONNECTING";
+    case MW_ST_ESTABLISHED: return "ESTABLISHED";
+    case MW_ST_CLOSING: return "CLOSING";
+    default: return "CLOSED";
+    }
+}
+
+void mw_conn_set_str(char **slot, const char *s)
+{
+    free(*slot);
+    *slot = s ? strdup(s) : NULL;
+}
+
+mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
+                     char *err, size_t errcap)
+{
+    mw_conn *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, errcap, "out of memory"); return NULL; }
+    if (mw_url_parse(url, strlen(url), &c->url, err, errcap) != 0) {
+        mw_url_free(&c->url);
+        free(c);
+        return NULL;
+    }
+    c->url_str = strdup(url);
+    c->loop = l;
+    c->ev = ev;
+    c->ud = ud;
+    c->id = next_id++;
+    c->status = MW_ST_INITIAL;
+    c->fd = -1;
+    c->use_tls = c->url.tls;
+    c->tp = &mw_transport_tcp;
+    c->proto = mw_proto_for_scheme(c->url.scheme);
+    c->task.run = conn_task;
+    mw_buf_init(&c->in);
+    mw_buf_init(&c->out);
+    ev_io_init(&c->rio, read_cb, -1, EV_READ);
+    ev_io_init(&c->wio, write_cb, -1, EV_WRITE);
+    mw_timer_init(&c->deadline, l, deadline_cb, c, 0);
+    mw_timer_init(&c->reconnect_timer, l, reconnect_cb, c, 1);
+    c->max_send_buffer = 1024 * 1024;
+    c->max_package = 10 * 1024 * 1024;
+    c->connect_timeout = 10;
+    c->handshake_timeout = 10;
+    c->close_timeout = 5;
+    return c;
+}
+
+static void free_headers(mw_conn *c)
+{
+    for (int i = 0; i < c->nheaders; i++) { free(c->headers[i].name); free(c->headers[i].value); }
+    free(c->headers);
+    c->headers = NULL;
+    c->nheaders = 0;
+}
+
+int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
+{
+    free_headers(c);
+    if (n <= 0) return 0;
+    c->headers = calloc((size_t)n, sizeof *c->headers);
+    if (!c->headers) return -1;
+    for (int i = 0; i < n; i++) {
+        c->headers[i].name = strdup(h[i].name);
+        c->headers[i].value = strdup(h[i].value);
+        c->nheaders = i + 1;
+        if (!c->headers[i].name || !c->headers[i].value) return -1;
+    }
+    return 0;
+}
+
+/* Stop I/O and timers and close the socket; no events. */
+static void shut_io(mw_conn *c)
+{
+    struct ev_loop *ev = c->loop->ev;
+    if (ev_is_active(&c->rio)) ev_io_stop(ev, &c->rio);
+    if (ev_is_active(&c->wio)) ev_io_stop(ev, &c->wio);
+    mw_timer_stop(&c->deadline);
+    if (c->dns_req) { mw_dns_cancel(c->dns_req); c->dns_req = NULL; }
+    if (c->tp_state && c->tp->close) c->tp->close(c);
+    if (c->fd >= 0) { close(c->fd); c->fd = -1; }
+    if (c->proto->reset) c->proto->reset(c);
+}
+
+void mw_conn_free(mw_conn *c)
+{
+    if (!c) return;
+    shut_io(c);
+    mw_timer_stop(&c->reconnect_timer);
+    mw_loop_unschedule(c->loop, &c->task);
+    mw_buf_free(&c->in);
+    mw_buf_free(&c->out);
+    mw_url_free(&c->url);
+    free(c->url_str);
+    free(c->ws_origin);
+    free(c->ws_protocols);
+    free(c->ws_chosen_protocol);
+    free_headers(c);
+    free(c);
+}
+
+int mw_conn_active(const mw_conn *c)
+{
+    return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
+           c->status == MW_ST_CLOSING || mw_timer_active(&c->reconnect_timer) ||
+           c->pending || c->nerr;
+}
+
+static void vqueue_error(mw_conn *c, int code, const char *fmt, va_list ap)
+{
+    if (c->nerr >= MW_PEND_ERRORS) return;
+    c->errs[c->nerr].code = code;
+    vsnprintf(c->errs[c->nerr].msg, sizeof c->errs[0].msg, fmt, ap);
+    c->nerr++;
+    mw_loop_schedule(c->loop, &c->task);
+}
+
+void mw_conn_error(mw_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vqueue_error(c, code, fmt, ap);
+    va_end(ap);
+}
+
+void mw_conn_teardown(mw_conn *c)
+{
+    if (c->status == MW_ST_CLOSED || c->status == MW_ST_INITIAL) return;
+    shut_io(c);
+    mw_buf_clear(&c->in);
+    mw_buf_clear(&c->out);
+    c->status = MW_ST_CLOSED;
+    c->gen++;
+    c->paused = 0;
+    c->buffer_full = 0;
+    c->flush_then_close = 0;
+    c->proto_ready = 0;
+    c->pending &= ~(PEND_BUFFER_FULL | PEND_INPUT);
+    c->pending |= PEND_CLOSE;
+    mw_loop_schedule(c->loop, &c->task);
+}
+
+void mw_conn_fail(mw_conn *c, int code, const char *fmt, ...)
+{
+    if (c->status == MW_ST_CLOSED || c->status == MW_ST_INITIAL) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vqueue_error(c, code, fmt, ap);
+    va_end(ap);
+    mw_conn_teardown(c);
+}
+
+void mw_conn_deadline(mw_conn *c, double after)
+{
+    if (after > 0) mw_timer_start(&c->deadline, after, 0);
+    else mw_timer_stop(&c->deadline);
+}
+
+/* "Connection refused" -> "connection refused": messages read as one sentence. */
+static void errno_text(int e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", strerror(e));
+    if (buf[0] && isupper((unsigned char)buf[0]) && !(buf[1] && isupper((unsigned char)buf[1])))
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+/* ---- connecting ---- */
+
+static void connected(mw_conn *c)
+{
+    c->peerlen = c->addrlens[c->addr_idx];
+    memcpy(&c->peer, &c->addrs[c->addr_idx], c->peerlen);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ev_io_stop(c->loop->ev, &c->wio);
+    ev_io_set(&c->rio, c->fd, EV_READ);
+    ev_io_set(&c->wio, c->fd, EV_WRITE);
+    mw_conn_deadline(c, 0);
+    int r = c->tp->open ? c->tp->open(c) : 0;
+    if (r == 0) mw_conn_transport_ready(c);
+    else if (r > 0) mw_conn_deadline(c, c->handshake_timeout);
+}
+
+void mw_conn_transport_ready(mw_conn *c)
+{
+    unsigned gen = c->gen;
+    c->status = MW_ST_ESTABLISHED;
+    if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
+    if (c->ev->on_connect) {
+        c->depth++;
+        c->ev->on_connect(c);
+        c->depth--;
+        if (c->gen != gen || c->status != MW_ST_ESTABLISHED) return;
+    }
+    if (c->proto->start) {
+        if (c->proto->start(c) != 0) return;
+    } else {
+        mw_conn_proto_ready(c);
+    }
+    mw_conn_want_flush(c);
+}
+
+void mw_conn_proto_ready(mw_conn *c)
+{
+    c->proto_ready = 1;
+    mw_conn_want_flush(c);
+}
+
+static void connect_wait_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev; (void)revents;
+    mw_conn *c = container_of(w, mw_conn, wio);
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) {
+        ev_set_cb(&c->wio, write_cb);
+        connected(c);
+        return;
+    }
+    errno_text(err, c->last_err, sizeof c->last_err);
+    ev_io_stop(c->loop->ev, &c->wio);
+    close(c->fd);
+    c->fd = -1;
+    c->addr_idx++;
+    try_next_addr(c);
+}
+
+static void try_next_addr(mw_conn *c)
+{
+    for (; c->addr_idx < c->naddrs; c->addr_idx++) {
+        struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->addr_idx];
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) { errno_text(errno, c->last_err, sizeof c->last_err); continue; }
+        if (connect(fd, sa, c->addrlens[c->addr_idx]) == 0 || errno == EINPROGRESS) {
+            c->fd = fd;
+            ev_set_cb(&c->wio, connect_wait_cb);
+            ev_io_set(&c->wio, fd, EV_WRITE);
+            ev_io_start(c->loop->ev, &c->wio);
+            return;
+        }
+        errno_text(errno, c->last_err, sizeof c->last_err);
+        close(fd);
+    }
+    mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: %s", c->url_str,
+                 c->last_err[0] ? c->last_err : "no address to connect to");
+}
+
+static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
+                     const socklen_t *lens, int n, const char *msg)
+{
+    mw_conn *c = ud;
+    c->dns_req = NULL;
+    if (status != 0) {
+        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: %s", c->url_str, msg ? msg : "resolve failed");
+        return;
+    }
+    c->naddrs = n < MW_MAX_ADDRS ? n : MW_MAX_ADDRS;
+    for (int i = 0; i < c->naddrs; i++) { c->addrs[i] = addrs[i]; c->addrlens[i] = lens[i]; }
+    c->addr_idx = 0;
+    try_next_addr(c);
+}
+
+int mw_conn_connect(mw_conn *c)
+{
+    if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
+    mw_timer_stop(&c->reconnect_timer);
+    c->status = MW_ST_CONNECTING;
+    c->last_err[0] = 0;
+    c->naddrs = c->addr_idx = 0;
+    c->proto_ready = 0;
+    c->paused = 0;
+    mw_buf_clear(&c->in);
+    /* data sent before connect stays queued in c->out (Workerman does the same) */
+    if (c->connect_timeout > 0) mw_conn_deadline(c, c->connect_timeout);
+    char err[256] = "";
+    struct mw_dns *dns = mw_loop_dns(c->loop, err, sizeof err);
+    if (!dns) {
+        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: resolver unavailable: %s", c->url_str, err);
+        return 0;
+    }
+    c->dns_req = mw_dns_resolve(dns, c->url.host, c->url.port, dns_done, c);
+    if (!c->dns_req && c->status == MW_ST_CONNECTING)
+        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: cannot start resolving %s", c->url_str, c->url.host);
+    return 0;
+}
+
+static void deadline_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    if (c->status == MW_ST_CONNECTING) {
+        mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->connect_timeout);
+    } else if (c->status == MW_ST_ESTABLISHED && !c->proto_ready) {
+        mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
+                     c->proto->name, c->url_str, c->handshake_timeout);
+    } else if (c->status == MW_ST_CLOSING) {
+        mw_conn_teardown(c);
+    }
+}
+
+/* ---- reading ---- */
+
+static void process_input(mw_conn *c)
+{
+    if (c->in.len && c->proto->input) c->proto->input(c);
+}
+
+static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev; (void)revents;
+    mw_conn *c = container_of(w, mw_conn, rio);
+    unsigned gen = c->gen;
+    char *p = mw_buf_reserve(&c->in, READ_CHUNK);
+    if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return; }
+    long n = c->tp->read(c, p, c->in.cap - c->in.off - c->in.len);
+    if (n > 0) {
+        mw_buf_commit(&c->in, (size_t)n);
+        c->bytes_read += (uint64_t)n;
+        process_input(c);
+        if (c->gen == gen && c->in.len == 0) mw_buf_shrink(&c->in, SHRINK_KEEP);
+        return;
+    }
+    if (n == MW_IO_AGAIN) return;
+    if (n == 0) {
+        int code = c->proto->eof ? c->proto->eof(c) : 0;
+        if (c->gen != gen) return;
+        if (code) mw_conn_fail(c, code, "%s", c->proto_err);
+        else mw_conn_teardown(c);
+        return;
+    }
+    char e[128];
+    errno_text(errno, e, sizeof e);
+    mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
+}
+
+int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
+{
+    unsigned gen = c->gen;
+    if (c->ev->on_message) {
+        c->depth++;
+        c->ev->on_message(c, p, n, kind);
+        c->depth--;
+    }
+    return c->gen != gen || c->paused || c->status != MW_ST_ESTABLISHED;
+}
+
+void mw_conn_pause(mw_conn *c)
+{
+    c->paused = 1;
+    if (ev_is_active(&c->rio)) ev_io_stop(c->loop->ev, &c->rio);
+}
+
+void mw_conn_resume(mw_conn *c)
+{
+    if (!c->paused) return;
+    c->paused = 0;
+    if (c->fd >= 0 && c->status == MW_ST_ESTABLISHED) {
+        ev_io_start(c->loop->ev, &c->rio);
+        if (c->in.len) { c->pending |= PEND_INPUT; mw_loop_schedule(c->loop, &c->task); }
+    }
+}
+
+/* ---- writing ---- */
+
+void mw_conn_want_flush(mw_conn *c)
+{
+    if (c->out.len) mw_loop_schedule(c->loop, &c->task);
+}
+
+static void flush(mw_conn *c)
+{
+    unsigned gen = c->gen;
+    while (c->out.len) {
+        long n = c->tp->write(c, mw_buf_head(&c->out), c->out.len);
+        if (n > 0) {
+            mw_buf_consume(&c->out, (size_t)n);
+            c->bytes_written += (uint64_t)n;
+            continue;
+        }
+        if (n == MW_IO_AGAIN) {
+            if (!ev_is_active(&c->wio)) ev_io_start(c->loop->ev, &c->wio);
+            return;
+        }
+        char e[128];
+        errno_text(errno, e, sizeof e);
+        mw_conn_fail(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, e);
+        return;
+    }
+    if (ev_is_active(&c->wio)) ev_io_stop(c->loop->ev, &c->wio);
+    mw_buf_shrink(&c->out, SHRINK_KEEP);
+    if (c->buffer_full) {
+        c->buffer_full = 0;
+        if (c->ev->on_buffer_drain) {
+            c->depth++;
+            c->ev->on_buffer_drain(c);
+            c->depth--;
+            if (c->gen != gen) return;
+        }
+    }
+    if (c->flush_then_close && !c->out.len && c->status == MW_ST_CLOSING) mw_conn_teardown(c);
+}
+
+static int can_flush(mw_conn *c)
+{
+    /* wio's callback is write_cb once the TCP connect has completed */
+    return c->fd >= 0 && (c->status == MW_ST_ESTABLISHED || c->status == MW_ST_CLOSING) &&
+           ev_cb(&c->wio) == write_cb;
+}
+
+static void write_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev; (void)revents;
+    flush(container_of(w, mw_conn, wio));
+}
+
+int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
+{
+    if (c->status == MW_ST_CLOSING || c->status == MW_ST_CLOSED) return 0;
+    if (c->flush_then_close) return 0;
+    if (c->out.len >= c->max_send_buffer) {
+        mw_conn_error(c, MW_E_SEND_FAIL, "send %s: send buffer full (%zu bytes), message dropped",
+                      c->url_str, c->max_send_buffer);
+        return 0;
+    }
+    c->proto_err[0] = 0;
+    if (c->proto->send(c, p, n, kind) != 0) {
+        mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
+        return -1;
+    }
+    if (c->out.len >= c->max_send_buffer && !c->buffer_full) {
+        c->buffer_full = 1;
+        c->pending |= PEND_BUFFER_FULL;
+    }
+    mw_loop_schedule(c->loop, &c->task);
+    return 1;
+}
+
+/* ---- closing ---- */
+
+void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n)
+{
+    if (c->status == MW_ST_CONNECTING && !c->proto_ready) { mw_conn_destroy(c); return; }
+    if (c->status != MW_ST_ESTABLISHED) {
+        if (c->status == MW_ST_INITIAL) mw_timer_stop(&c->reconnect_timer);
+        return;
+    }
+    c->status = MW_ST_CLOSING;
+    if (c->proto->close && c->proto->close(c, code, reason, n)) {
+        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_want_flush(c);
+        return;
+    }
+    mw_conn_pause(c);
+    c->flush_then_close = 1;
+    if (!c->out.len) { mw_conn_teardown(c); return; }
+    mw_conn_deadline(c, c->close_timeout);
+    mw_loop_schedule(c->loop, &c->task);
+}
+
+void mw_conn_finish(mw_conn *c) { mw_conn_close(c, 1000, NULL, 0); }
+
+void mw_conn_destroy(mw_conn *c)
+{
+    mw_timer_stop(&c->reconnect_timer);
+    if (c->status == MW_ST_INITIAL) return;
+    mw_conn_teardown(c);
+}
+
+static void reconnect_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    if (c->status == MW_ST_CLOSED || c->status == MW_ST_INITIAL) mw_conn_connect(c);
+}
+
+void mw_conn_reconnect(mw_conn *c, double delay)
+{
+    if (c->status != MW_ST_CLOSED && c->status != MW_ST_INITIAL) mw_conn_teardown(c);
+    mw_timer_start(&c->reconnect_timer, delay > 0 ? delay : 0, 0);
+}
+
+void mw_conn_cancel_reconnect(mw_conn *c) { mw_timer_stop(&c->reconnect_timer); }
+
+/* ---- deferred events ---- */
+
+static void conn_task(mw_task *t)
+{
+    mw_conn *c = container_of(t, mw_conn, task);
+    unsigned gen = c->gen;
+    /* Errors first, then onClose, each at most once per lifetime. The
+     * callbacks may do anything, so state is re-read after each. */
+    while (c->nerr) {
+        int code = c->errs[0].code;
+        char msg[sizeof c->errs[0].msg];
+        memcpy(msg, c->errs[0].msg, sizeof msg);
+        c->nerr--;
+        memmove(&c->errs[0], &c->errs[1], sizeof c->errs[0] * (size_t)c->nerr);
+        if (c->ev->on_error) {
+            c->depth++;
+            c->ev->on_error(c, code, msg);
+            c->depth--;
+        }
+    }
+    if (c->pending & PEND_CLOSE) {
+        c->pending &= ~PEND_CLOSE;
+        mw_buf_shrink(&c->in, 0);
+        mw_buf_shrink(&c->out, 0);
+        if (c->ev->on_close) {
+            c->depth++;
+            c->ev->on_close(c);
+            c->depth--;
+        }
+        return;
+    }
+    if (c->gen != gen) return;
+    if (c->pending & PEND_BUFFER_FULL) {
+        c->pending &= ~PEND_BUFFER_FULL;
+        if (c->ev->on_buffer_full) {
+            c->depth++;
+            c->ev->on_buffer_full(c);
+            c->depth--;
+            if (c->gen != gen) return;
+        }
+    }
+    if (c->pending & PEND_INPUT) {
+        c->pending &= ~PEND_INPUT;
+        if (!c->paused) process_input(c);
+        if (c->gen != gen) return;
+    }
+    if (c->out.len && can_flush(c)) flush(c);
+}
+
+/* ---- addresses ---- */
+
+static int addr_str(const struct sockaddr_storage *ss, char *ip, size_t cap, int *port)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, ip, (socklen_t)cap);
+        if (port) *port = ntohs(s->sin_port);
+        return 0;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, (socklen_t)cap);
+        if (port) *port = ntohs(s->sin6_port);
+        return 0;
+    }
+    return -1;
+}
+
+int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port)
+{
+    if (c->fd < 0 || !c->peerlen) return -1;
+    return addr_str(&c->peer, ip, cap, port);
+}
+
+int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port)
+{
+    if (c->fd < 0) return -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    return addr_str(&ss, ip, cap, port);
+}
+
+int mw_conn_family(const mw_conn *c)
+{
+    return c->peerlen ? c->peer.ss_family : 0;
+}

@@ -1,0 +1,197 @@
+/* conn: the connection state machine over one transport (tcp, later tls)
+ * with one protocol layer (tcp, text, frame, ws): connect with DNS and
+ * address fallback, buffers, backpressure, deferred events, reconnect.
+ * Knows nothing of Lua and no frame bits (those live in proto_ws and ws/). */
+#ifndef MW_CONN_H
+#define MW_CONN_H
+#include <stdint.h>
+#include <sys/socket.h>
+#include "buf.h"
+#include "loop.h"
+#include "timer.h"
+#include "url.h"
+
+typedef struct mw_conn mw_conn;
+
+enum mw_status { MW_ST_INITIAL, MW_ST_CONNECTING, MW_ST_ESTABLISHED, MW_ST_CLOSING, MW_ST_CLOSED };
+
+/* Error codes passed to on_error (stable: exported to Lua as mw.errors). */
+enum mw_err {
+    MW_E_CONNECT_FAIL = 1, MW_E_SEND_FAIL = 2, MW_E_DNS_FAIL = 3, MW_E_TLS_FAIL = 4,
+    MW_E_HANDSHAKE_FAIL = 5, MW_E_PROTOCOL_FAIL = 6, MW_E_PACKAGE_TOO_LARGE = 7,
+    MW_E_TIMEOUT = 8, MW_E_READ_FAIL = 9,
+};
+
+/* What kind of message send() makes, and what kind a received one is. */
+enum mw_kind { MW_KIND_NONE = 0, MW_KIND_TEXT = 1, MW_KIND_BINARY = 2, MW_KIND_RAW = 3 };
+
+/* Events towards the owner (the Lua binding). Each may run arbitrary user
+ * code that closes, destroys, reconnects or sends on the connection. */
+typedef struct mw_conn_events {
+    void (*on_connect)(mw_conn *c);
+    void (*on_message)(mw_conn *c, const char *p, size_t n, int kind);
+    void (*on_error)(mw_conn *c, int code, const char *msg);
+    void (*on_close)(mw_conn *c);
+    void (*on_buffer_full)(mw_conn *c);
+    void (*on_buffer_drain)(mw_conn *c);
+    void (*on_ws_connect)(mw_conn *c, const char *head, size_t n);
+    void (*on_ws_close)(mw_conn *c, int code, const char *reason, size_t n);
+    /* Returns nonzero to let the automatic pong go out. */
+    int (*on_ws_ping)(mw_conn *c, const char *p, size_t n);
+    void (*on_ws_pong)(mw_conn *c, const char *p, size_t n);
+} mw_conn_events;
+
+/* I/O results of transport reads and writes. */
+#define MW_IO_AGAIN (-1)
+#define MW_IO_ERROR (-2)
+
+typedef struct mw_transport_vt {
+    const char *name;
+    /* After the TCP connect: 0 ready now, 1 in progress (the transport calls
+     * mw_conn_transport_ready later), -1 failed (error already reported). */
+    int (*open)(mw_conn *c);
+    /* > 0 bytes, 0 orderly EOF, MW_IO_AGAIN, MW_IO_ERROR (errno set). */
+    long (*read)(mw_conn *c, char *p, size_t cap);
+    long (*write)(mw_conn *c, const char *p, size_t n);
+    void (*close)(mw_conn *c);
+} mw_transport_vt;
+
+typedef struct mw_proto_vt {
+    const char *name;
+    int default_kind;
+    /* Transport is up: a protocol with its own handshake starts it and calls
+     * mw_conn_proto_ready when done; returns 0, or -1 after mw_conn_fail. */
+    int (*start)(mw_conn *c);
+    /* Parse c->in, emit messages, consume what was used. */
+    void (*input)(mw_conn *c);
+    /* Encode one message into c->out (or a pre-handshake queue): 0 or -1
+     * (with a message in c->proto_err). */
+    int (*send)(mw_conn *c, const char *p, size_t n, int kind);
+    /* Begin a graceful close; returns 1 when the protocol drives the rest
+     * (close handshake), 0 to have the connection flush and close. */
+    int (*close)(mw_conn *c, int code, const char *reason, size_t n);
+    /* The peer closed the stream (EOF). Returns the error to report, 0 none. */
+    int (*eof)(mw_conn *c);
+    /* Drop per-connection state (teardown) and free it (final). */
+    void (*reset)(mw_conn *c);
+} mw_proto_vt;
+
+typedef struct mw_header { char *name, *value; } mw_header;
+
+#define MW_MAX_ADDRS 16
+#define MW_PEND_ERRORS 4
+
+struct mw_conn {
+    mw_loop *loop;
+    const mw_conn_events *ev;
+    void *ud;                  /* the owner's (binding's) data */
+    unsigned long id;
+    int status;
+    char *url_str;
+    mw_url url;
+    int use_tls;
+    const mw_transport_vt *tp;
+    void *tp_state;
+    const mw_proto_vt *proto;
+    void *proto_state;
+    char proto_err[256];
+
+    int fd;
+    ev_io rio, wio;
+    mw_timer deadline;         /* connect, then protocol handshake, then close wait */
+    mw_timer reconnect_timer;
+    struct mw_dns_req *dns_req;
+    struct sockaddr_storage addrs[MW_MAX_ADDRS];
+    socklen_t addrlens[MW_MAX_ADDRS];
+    int naddrs, addr_idx;
+    char last_err[128];
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+
+    mw_buf in, out;
+    mw_task task;
+    unsigned pending;          /* MW_PEND_* */
+    int nerr;
+    struct { int code; char msg[512]; } errs[MW_PEND_ERRORS];
+    unsigned gen;              /* bumped on every teardown */
+    int depth;                 /* nesting of calls into the owner */
+    int paused;
+    int buffer_full;
+    int flush_then_close;
+    int proto_ready;           /* application data may flow */
+
+    /* options */
+    size_t max_send_buffer;
+    size_t max_package;
+    double connect_timeout;
+    double handshake_timeout;
+    double close_timeout;
+    double ping_interval;
+    double ping_timeout;
+    int ws_binary;             /* websocketType: 0 text frames, 1 binary */
+    char *ws_origin;
+    char *ws_protocols;
+    mw_header *headers;
+    int nheaders;
+    char *ws_chosen_protocol;
+
+    uint64_t bytes_read, bytes_written;
+};
+
+/* Create a connection for url (not yet connected). Returns NULL with a
+ * message in err (malformed URL, unknown scheme, out of memory). */
+mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
+                     char *err, size_t errcap);
+/* Stop everything and free the connection; calls no event. */
+void mw_conn_free(mw_conn *c);
+/* Start connecting (INITIAL or CLOSED). Returns 0, or -1 when the status
+ * does not allow it. Failures are reported later through on_error/on_close. */
+int mw_conn_connect(mw_conn *c);
+/* Queue a message. Returns 1 accepted, 0 dropped (closed, or send buffer full:
+ * on_error SEND_FAIL follows), -1 refused (c->proto_err says why; on_error too). */
+int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind);
+/* Graceful close (code/reason only for ws; for others data, if any, is sent first). */
+void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n);
+/* Flush what is queued, then close. */
+void mw_conn_finish(mw_conn *c);
+/* Immediate close; on_close follows from the loop. Idempotent. */
+void mw_conn_destroy(mw_conn *c);
+/* Close now if open, connect again after delay seconds. */
+void mw_conn_reconnect(mw_conn *c, double delay);
+void mw_conn_cancel_reconnect(mw_conn *c);
+void mw_conn_pause(mw_conn *c);
+void mw_conn_resume(mw_conn *c);
+/* True while the connection needs the loop: connecting, open, closing, a
+ * reconnect pending, or events not yet delivered. */
+int mw_conn_active(const mw_conn *c);
+const char *mw_conn_status_name(int status);
+/* Address strings of the peer and the local end; 0 or -1 when not connected. */
+int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port);
+int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port);
+int mw_conn_family(const mw_conn *c);
+int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n);
+void mw_conn_set_str(char **slot, const char *s);
+
+/* For transports and protocols. */
+void mw_conn_transport_ready(mw_conn *c);
+void mw_conn_proto_ready(mw_conn *c);
+/* Report an error, then tear down (on_error then on_close, from the loop). */
+void mw_conn_fail(mw_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Queue an on_error without closing. */
+void mw_conn_error(mw_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Deliver one message. Returns nonzero when parsing must stop (the user
+ * paused, closed, destroyed or reconnected the connection meanwhile). */
+int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind);
+/* Call into the owner with depth accounting; returns nonzero when the
+ * connection changed generation (was torn down) during the call. */
+#define MW_CONN_CALL(c, expr) ({ unsigned _g = (c)->gen; (c)->depth++; expr; (c)->depth--; (c)->gen != _g; })
+/* Ensure queued output is flushed before the loop polls. */
+void mw_conn_want_flush(mw_conn *c);
+/* Close the socket now without an error (graceful end reached). */
+void mw_conn_teardown(mw_conn *c);
+/* Restart the deadline timer; after <= 0 stops it. */
+void mw_conn_deadline(mw_conn *c, double after);
+
+extern const mw_transport_vt mw_transport_tcp;
+const mw_proto_vt *mw_proto_for_scheme(int scheme);
+#endif

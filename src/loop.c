@@ -1,0 +1,135 @@
+/* loop: the libev loop, deferred tasks, the pre-poll flush and signals.
+ * Knows nothing of Lua, protocols or frame bits. */
+#include "loop.h"
+#include "dns.h"
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+static void run_tasks(mw_loop *l)
+{
+    /* Run only what is queued now; work queued by these tasks runs on the
+     * next iteration, which the idle watcher makes non-blocking. This bounds
+     * a task that keeps re-queueing itself. */
+    mw_task *last = l->tail;
+    while (l->head) {
+        mw_task *t = l->head;
+        mw_loop_unschedule(l, t);
+        t->run(t);
+        if (t == last) break;
+    }
+    if (!l->head && ev_is_active(&l->idle)) ev_idle_stop(l->ev, &l->idle);
+}
+
+static void prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+    (void)ev; (void)revents;
+    run_tasks(container_of(w, mw_loop, prepare));
+}
+
+static void idle_cb(struct ev_loop *ev, ev_idle *w, int revents)
+{
+    (void)ev; (void)revents;
+    run_tasks(container_of(w, mw_loop, idle));
+}
+
+int mw_loop_init(mw_loop *l)
+{
+    memset(l, 0, sizeof *l);
+    signal(SIGPIPE, SIG_IGN);
+    l->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!l->ev) return -1;
+    ev_set_userdata(l->ev, l);
+    ev_prepare_init(&l->prepare, prepare_cb);
+    ev_prepare_start(l->ev, &l->prepare);
+    ev_unref(l->ev); /* the flush hook alone must not keep the loop alive */
+    ev_idle_init(&l->idle, idle_cb);
+    return 0;
+}
+
+void mw_loop_close(mw_loop *l)
+{
+    if (!l->ev) return;
+    if (l->dns) { mw_dns_free(l->dns); l->dns = NULL; }
+    ev_ref(l->ev);
+    ev_prepare_stop(l->ev, &l->prepare);
+    if (ev_is_active(&l->idle)) ev_idle_stop(l->ev, &l->idle);
+    for (int i = 0; i < 3; i++)
+        if (ev_is_active(&l->sig[i])) { ev_ref(l->ev); ev_signal_stop(l->ev, &l->sig[i]); }
+    ev_loop_destroy(l->ev);
+    l->ev = NULL;
+}
+
+void mw_loop_schedule(mw_loop *l, mw_task *t)
+{
+    if (t->queued) return;
+    t->queued = 1;
+    t->next = NULL;
+    t->prev = l->tail;
+    if (l->tail) l->tail->next = t; else l->head = t;
+    l->tail = t;
+    if (!ev_is_active(&l->idle)) ev_idle_start(l->ev, &l->idle);
+}
+
+void mw_loop_unschedule(mw_loop *l, mw_task *t)
+{
+    if (!t->queued) return;
+    if (t->prev) t->prev->next = t->next; else l->head = t->next;
+    if (t->next) t->next->prev = t->prev; else l->tail = t->prev;
+    t->next = t->prev = NULL;
+    t->queued = 0;
+}
+
+int mw_loop_run(mw_loop *l)
+{
+    l->stopping = 0;
+    ev_run(l->ev, 0);
+    return 0;
+}
+
+void mw_loop_run_once(mw_loop *l, int block)
+{
+    ev_run(l->ev, block ? EVRUN_ONCE : EVRUN_NOWAIT);
+}
+
+void mw_loop_stop(mw_loop *l)
+{
+    l->stopping = 1;
+    ev_break(l->ev, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+    (void)revents;
+    mw_loop *l = ev_userdata(ev);
+    if (l->on_signal) l->on_signal(l, w->signum, l->signal_ud);
+}
+
+void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *), void *ud)
+{
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    l->on_signal = fn;
+    l->signal_ud = ud;
+    for (int i = 0; i < 3; i++) {
+        if (ev_is_active(&l->sig[i])) continue;
+        ev_signal_init(&l->sig[i], signal_cb, sigs[i]);
+        ev_signal_start(l->ev, &l->sig[i]);
+        ev_unref(l->ev);
+    }
+}
+
+struct mw_dns *mw_loop_dns(mw_loop *l, char *err, size_t errcap)
+{
+    if (!l->dns) l->dns = mw_dns_new(l->ev, err, errcap);
+    return l->dns;
+}
+
+double mw_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,348 @@
+/* proto_ws: the ws:// protocol layer, the only glue between a connection and
+ * the sans-I/O engine in ws/. Knows nothing of Lua or sockets. */
+#include "conn.h"
+#include "crypto.h"
+#include "ws/ws_client.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ws_state {
+    ws_client ws;
+    mw_conn *c;
+    int started;
+    int feeding;       /* inside ws_client_feed: a teardown must not free us */
+    int dead;          /* torn down while feeding: free after feed returns */
+    mw_buf pre;        /* messages sent before the transport was up: kind, length, bytes */
+    mw_timer ping;     /* websocketPingInterval */
+    mw_timer pong_wait;/* websocketPingTimeout */
+    uint64_t read_at_ping;
+} ws_state;
+
+static void ws_state_free(ws_state *st)
+{
+    mw_timer_stop(&st->ping);
+    mw_timer_stop(&st->pong_wait);
+    ws_client_free(&st->ws);
+    mw_buf_free(&st->pre);
+    free(st);
+}
+
+static int err_class(int err)
+{
+    if (err == WS_E_TOO_BIG) return MW_E_PACKAGE_TOO_LARGE;
+    if (ws_err_is_handshake(err)) return MW_E_HANDSHAKE_FAIL;
+    return MW_E_PROTOCOL_FAIL;
+}
+
+/* ---- engine events ---- */
+
+static int stop_flag(mw_conn *c, unsigned gen)
+{
+    return (c->gen != gen || c->paused || c->status == MW_ST_CLOSED) ? WS_CB_STOP : 0;
+}
+
+static void ping_cb(mw_timer *t, void *ud);
+static void pong_wait_cb(mw_timer *t, void *ud);
+
+static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t spn)
+{
+    mw_conn *c = ud;
+    ws_state *st = c->proto_state;
+    unsigned gen = c->gen;
+    free(c->ws_chosen_protocol);
+    c->ws_chosen_protocol = sp ? strndup(sp, spn) : NULL;
+    mw_conn_deadline(c, 0);
+    if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
+    mw_conn_proto_ready(c);
+    if (c->ev->on_ws_connect) {
+        c->depth++;
+        c->ev->on_ws_connect(c, head, n);
+        c->depth--;
+    }
+    return stop_flag(c, gen);
+}
+
+static int on_message(void *ud, int is_text, const char *p, size_t n)
+{
+    mw_conn *c = ud;
+    if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return WS_CB_STOP;
+    unsigned gen = c->gen;
+    if (c->ev->on_message) {
+        c->depth++;
+        c->ev->on_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY);
+        c->depth--;
+    }
+    return stop_flag(c, gen);
+}
+
+static int on_ping(void *ud, const char *p, size_t n)
+{
+    mw_conn *c = ud;
+    unsigned gen = c->gen;
+    int pong = 1;
+    if (c->ev->on_ws_ping) {
+        c->depth++;
+        pong = c->ev->on_ws_ping(c, p, n);
+        c->depth--;
+    }
+    return stop_flag(c, gen) | (pong ? 0 : WS_CB_NO_PONG);
+}
+
+static int on_pong(void *ud, const char *p, size_t n)
+{
+    mw_conn *c = ud;
+    unsigned gen = c->gen;
+    if (c->ev->on_ws_pong) {
+        c->depth++;
+        c->ev->on_ws_pong(c, p, n);
+        c->depth--;
+    }
+    return stop_flag(c, gen);
+}
+
+static int on_close(void *ud, int code, const char *reason, size_t n)
+{
+    mw_conn *c = ud;
+    unsigned gen = c->gen;
+    /* Our reply is in c->out; the server closes TCP first, within a bound. */
+    if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
+    mw_conn_deadline(c, c->close_timeout);
+    if (c->ev->on_ws_close) {
+        c->depth++;
+        c->ev->on_ws_close(c, code, reason, n);
+        c->depth--;
+    }
+    return stop_flag(c, gen);
+}
+
+static void on_fail(void *ud, int err, const char *msg)
+{
+    mw_conn *c = ud;
+    if (ws_err_is_handshake(err))
+        mw_conn_error(c, err_class(err), "websocket handshake with %s failed: %s", c->url_str, msg);
+    else
+        mw_conn_error(c, err_class(err), "websocket %s: %s", c->url_str, msg);
+}
+
+/* ---- protocol hooks ---- */
+
+static ws_state *state(mw_conn *c)
+{
+    ws_state *st = c->proto_state;
+    if (st) return st;
+    st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->c = c;
+    mw_buf_init(&st->pre);
+    mw_timer_init(&st->ping, c->loop, ping_cb, c, 0);
+    mw_timer_init(&st->pong_wait, c->loop, pong_wait_cb, c, 0);
+    ws_config cfg = {0};
+    cfg.max_message = c->max_package;
+    cfg.ev.ud = c;
+    cfg.ev.on_open = on_open;
+    cfg.ev.on_message = on_message;
+    cfg.ev.on_ping = on_ping;
+    cfg.ev.on_pong = on_pong;
+    cfg.ev.on_close = on_close;
+    cfg.ev.on_fail = on_fail;
+    ws_client_init(&st->ws, &cfg);
+    c->proto_state = st;
+    return st;
+}
+
+static int opcode_for(mw_conn *c, int kind)
+{
+    if (kind == MW_KIND_TEXT) return WS_OP_TEXT;
+    if (kind == MW_KIND_BINARY) return WS_OP_BINARY;
+    return c->ws_binary ? WS_OP_BINARY : WS_OP_TEXT;
+}
+
+static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int kind)
+{
+    if (kind == MW_KIND_RAW) {
+        if (ws_client_state(&st->ws) != WS_STATE_OPEN) {
+            snprintf(c->proto_err, sizeof c->proto_err, "raw send is only possible on an open WebSocket");
+            return -1;
+        }
+        if (mw_buf_append(&c->out, p, n)) { strcpy(c->proto_err, "out of memory"); return -1; }
+        return 0;
+    }
+    int r = ws_client_send(&st->ws, opcode_for(c, kind), p, n, &c->out);
+    if (r == 0) return 0;
+    if (r == WS_E_SEND_UTF8) snprintf(c->proto_err, sizeof c->proto_err, "text message is not valid UTF-8, nothing sent");
+    else snprintf(c->proto_err, sizeof c->proto_err, "%s", ws_strerror(r));
+    return -1;
+}
+
+static int ws_start(mw_conn *c)
+{
+    ws_state *st = state(c);
+    if (!st) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
+    ws_header *hs = NULL;
+    if (c->nheaders) {
+        hs = calloc((size_t)c->nheaders, sizeof *hs);
+        if (!hs) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
+        for (int i = 0; i < c->nheaders; i++) {
+            hs[i].name = c->headers[i].name;
+            hs[i].name_len = strlen(c->headers[i].name);
+            hs[i].value = c->headers[i].value;
+            hs[i].value_len = strlen(c->headers[i].value);
+        }
+    }
+    ws_request req = {
+        .host = c->url.host, .host_len = strlen(c->url.host),
+        .port = c->url.port_given ? c->url.port : 0,
+        .secure = c->url.tls,
+        .path = c->url.path, .path_len = strlen(c->url.path),
+        .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
+        .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
+        .headers = hs, .nheaders = (size_t)c->nheaders,
+    };
+    int r = ws_client_start(&st->ws, &req, &c->out);
+    free(hs);
+    if (r != 0) {
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s: %s%s", c->url_str, ws_strerror(r),
+                     r == WS_E_HEADER ? " (a header name or value has CR, LF or NUL, or is not a valid token)" : "");
+        return -1;
+    }
+    st->started = 1;
+    /* Replay what the script sent before the transport was up; the engine
+     * holds frames until the 101 arrives. */
+    size_t off = 0;
+    while (off < st->pre.len) {
+        const char *rec = mw_buf_head(&st->pre) + off;
+        int kind = rec[0];
+        uint64_t len;
+        memcpy(&len, rec + 1, sizeof len);
+        if (ws_send_now(c, st, rec + 9, (size_t)len, kind) != 0)
+            mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
+        off += 9 + (size_t)len;
+    }
+    mw_buf_free(&st->pre);
+    mw_conn_deadline(c, c->handshake_timeout);
+    return 0;
+}
+
+static void ws_input(mw_conn *c)
+{
+    ws_state *st = c->proto_state;
+    if (!st || !st->started) return;
+    unsigned gen = c->gen;
+    st->feeding = 1;
+    long n = ws_client_feed(&st->ws, mw_buf_head(&c->in), c->in.len, &c->out);
+    st->feeding = 0;
+    if (st->dead) { ws_state_free(st); return; }
+    if (c->gen != gen) return;
+    if (n < 0) {
+        mw_buf_clear(&c->in);
+        if (c->status == MW_ST_CONNECTING || ws_err_is_handshake((int)n) || !c->out.len) {
+            /* nothing worth flushing: the error is queued, drop the TCP connection */
+            mw_conn_teardown(c);
+            return;
+        }
+        /* Send our close frame, then drop the TCP connection. */
+        c->status = MW_ST_CLOSING;
+        mw_conn_pause(c);
+        c->flush_then_close = 1;
+        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_want_flush(c);
+        return;
+    }
+    mw_buf_consume(&c->in, (size_t)n);
+    mw_conn_want_flush(c);
+}
+
+static int ws_send(mw_conn *c, const char *p, size_t n, int kind)
+{
+    ws_state *st = state(c);
+    if (!st) { strcpy(c->proto_err, "out of memory"); return -1; }
+    if (st->started) return ws_send_now(c, st, p, n, kind);
+    char *rec = mw_buf_reserve(&st->pre, n + 9);
+    if (!rec) { strcpy(c->proto_err, "out of memory"); return -1; }
+    uint64_t len = n;
+    rec[0] = (char)kind;
+    memcpy(rec + 1, &len, sizeof len);
+    memcpy(rec + 9, p, n);
+    mw_buf_commit(&st->pre, n + 9);
+    return 0;
+}
+
+static int ws_close(mw_conn *c, int code, const char *reason, size_t n)
+{
+    ws_state *st = c->proto_state;
+    if (!st || !st->started || ws_client_state(&st->ws) == WS_STATE_HANDSHAKE) return 0;
+    int s = ws_client_state(&st->ws);
+    if (s != WS_STATE_OPEN) return 1; /* a close is already under way */
+    int r = ws_client_close(&st->ws, code, reason, n, &c->out);
+    if (r == WS_E_BAD_CODE || r == WS_E_BAD_REASON) {
+        mw_conn_error(c, MW_E_SEND_FAIL, "close %s: %s (%d); closing with 1000 instead", c->url_str,
+                      ws_strerror(r), code);
+        r = ws_client_close(&st->ws, 1000, NULL, 0, &c->out);
+    }
+    mw_timer_stop(&st->ping);
+    return r == 0 ? 1 : 0;
+}
+
+static int ws_eof(mw_conn *c)
+{
+    ws_state *st = c->proto_state;
+    int s = st ? ws_client_state(&st->ws) : WS_STATE_HANDSHAKE;
+    if (s == WS_STATE_CLOSED || s == WS_STATE_FAILED) return 0;
+    if (s == WS_STATE_HANDSHAKE) {
+        snprintf(c->proto_err, sizeof c->proto_err,
+                 "websocket handshake with %s failed: connection closed by the server", c->url_str);
+        return MW_E_HANDSHAKE_FAIL;
+    }
+    snprintf(c->proto_err, sizeof c->proto_err,
+             "websocket %s: connection closed by the server without a close frame (1006)", c->url_str);
+    return MW_E_READ_FAIL;
+}
+
+static void ws_reset(mw_conn *c)
+{
+    ws_state *st = c->proto_state;
+    if (!st) return;
+    c->proto_state = NULL;
+    mw_timer_stop(&st->ping);
+    mw_timer_stop(&st->pong_wait);
+    if (st->feeding) st->dead = 1;
+    else ws_state_free(st);
+}
+
+/* ---- keepalive ---- */
+
+static void ping_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    ws_state *st = c->proto_state;
+    if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
+    if (ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
+    if (c->ping_timeout > 0 && !mw_timer_active(&st->pong_wait)) {
+        st->read_at_ping = c->bytes_read;
+        mw_timer_start(&st->pong_wait, c->ping_timeout, 0);
+    }
+}
+
+static void pong_wait_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    ws_state *st = c->proto_state;
+    if (!st) return;
+    if (c->bytes_read == st->read_at_ping)
+        mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: no pong or data within %gs after a ping", c->url_str,
+                     c->ping_timeout);
+}
+
+const mw_proto_vt mw_proto_ws = {
+    .name = "websocket",
+    .default_kind = MW_KIND_TEXT,
+    .start = ws_start,
+    .input = ws_input,
+    .send = ws_send,
+    .close = ws_close,
+    .eof = ws_eof,
+    .reset = ws_reset,
+};
