@@ -33,5 +33,6 @@ void mw_buf_clear(mw_buf *b);
  * bounds the memory an idle connection holds after a burst. */
 void mw_buf_shrink(mw_buf *b, size_t keep);
 
-static inline char *mw_buf_head(const mw_buf *b) { return b->data + b->off; }
+/* Never NULL + 0: an unallocated buffer yields a pointer to an empty string. */
+static inline char *mw_buf_head(const mw_buf *b) { return b->data ? b->data + b->off : (char *)""; }
 #endif

@@ -1,0 +1,207 @@
+/* ws_client: the sans-I/O RFC 6455 client: opening handshake, frames in,
+ * messages and control frames out, closing. Knows no socket, loop, TLS or Lua. */
+#ifndef WS_CLIENT_H
+#define WS_CLIENT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "../buf.h"
+#include "ws_frame.h"
+
+/* ---- errors: negative, grouped by class -------------------------------- */
+enum {
+    WS_OK = 0,
+    WS_E_NOMEM = -1,            /* allocation failed */
+    WS_E_RANDOM = -2,           /* the random source failed */
+
+    /* handshake failures (-100..-199): no WebSocket was established */
+    WS_E_HS_STATUS = -100,      /* status other than 101 */
+    WS_E_HS_MALFORMED = -101,   /* not a valid HTTP/1.1 response head */
+    WS_E_HS_TOO_LARGE = -102,   /* head over WS_HTTP_MAX_HEAD bytes */
+    WS_E_HS_UPGRADE = -103,     /* Upgrade missing or not "websocket" */
+    WS_E_HS_CONNECTION = -104,  /* Connection lacks the "upgrade" token */
+    WS_E_HS_ACCEPT = -105,      /* Sec-WebSocket-Accept missing or wrong */
+    WS_E_HS_EXTENSION = -106,   /* an extension the client did not offer */
+    WS_E_HS_PROTOCOL = -107,    /* a subprotocol the client did not offer */
+
+    /* protocol failures (-200..-299): the peer broke RFC 6455 */
+    WS_E_RSV = -200,            /* 1002: RSV bits without an extension */
+    WS_E_OPCODE = -201,         /* 1002: reserved opcode */
+    WS_E_CONTROL_LEN = -202,    /* 1002: control frame over 125 bytes */
+    WS_E_CONTROL_FRAG = -203,   /* 1002: control frame with FIN clear */
+    WS_E_MASKED = -204,         /* 1002: masked frame from the server */
+    WS_E_LENGTH = -205,         /* 1002: 64-bit length with the top bit set */
+    WS_E_CONTINUATION = -206,   /* 1002: continuation with no message open */
+    WS_E_FRAGMENT = -207,       /* 1002: new data frame inside a fragmented message */
+    WS_E_UTF8 = -208,           /* 1007: text message not UTF-8 */
+    WS_E_TOO_BIG = -209,        /* 1009: message over max_message */
+    WS_E_CLOSE_CODE = -210,     /* 1002: close frame with an invalid code */
+    WS_E_CLOSE_LEN = -211,      /* 1002: close frame with a 1-byte payload */
+    WS_E_CLOSE_UTF8 = -212,     /* 1007: close reason not UTF-8 */
+
+    /* usage errors (-300..-399): the caller asked for something invalid;
+     * the connection is unaffected */
+    WS_E_STATE = -300,          /* not allowed in this state (e.g. before start) */
+    WS_E_CLOSED = -301,         /* a close frame was already sent, or the connection failed */
+    WS_E_HEADER = -302,         /* bad request field: CR/LF/NUL, bad token, bad path */
+    WS_E_SEND_UTF8 = -303,      /* text to send is not UTF-8 */
+    WS_E_SEND_CONTROL = -304,   /* control payload over 125 bytes */
+    WS_E_BAD_OPCODE = -305,     /* opcode not TEXT/BINARY/PING/PONG */
+    WS_E_BAD_CODE = -306,       /* close code not sendable */
+    WS_E_BAD_REASON = -307,     /* close reason over 123 bytes or not UTF-8 */
+};
+
+static inline int ws_err_is_handshake(int e) { return e <= -100 && e > -200; }
+static inline int ws_err_is_protocol(int e) { return e <= -200 && e > -300; }
+static inline int ws_err_is_usage(int e) { return e <= -300 && e > -400; }
+
+/* A short fixed description of an error code (never NULL). */
+const char *ws_strerror(int err);
+
+/* ---- states ------------------------------------------------------------ */
+enum {
+    WS_STATE_HANDSHAKE = 0, /* request sent (or not yet), waiting for the 101 */
+    WS_STATE_OPEN,          /* messages flow both ways */
+    WS_STATE_CLOSING,       /* we sent a close frame; waiting for the peer's */
+    WS_STATE_CLOSED,        /* close frames exchanged both ways: close TCP
+                               (after briefly waiting for the server to) */
+    WS_STATE_FAILED,        /* handshake or protocol failure; see fail_code */
+};
+
+/* ---- callbacks ---------------------------------------------------------- */
+/* Return flags of the int callbacks. 0 means "go on". */
+#define WS_CB_STOP    1  /* stop feeding now: feed returns what it consumed */
+#define WS_CB_NO_PONG 2  /* on_ping only: do not send the automatic pong */
+
+/* Every pointer handed to a callback is valid only during the call. A
+ * callback may call ws_client_send/ws_client_close on the same client (the
+ * engine re-checks its state afterwards) but must not free it: return
+ * WS_CB_STOP and tear down after feed returns. */
+typedef struct ws_events {
+    void *ud;
+    /* After a valid 101. head: the raw header block (status line through the
+     * blank line); sp: the chosen subprotocol or NULL. */
+    int (*on_open)(void *ud, const char *head, size_t head_len,
+                   const char *sp, size_t sp_len);
+    /* One whole message. */
+    int (*on_message)(void *ud, int is_text, const char *data, size_t len);
+    /* A ping; the engine then pongs the same payload unless the result has
+     * WS_CB_NO_PONG (or a close frame was sent meanwhile). NULL: always pong. */
+    int (*on_ping)(void *ud, const char *payload, size_t n);
+    int (*on_pong)(void *ud, const char *payload, size_t n);
+    /* The peer's close frame arrived (and was valid); code 1005 when it had
+     * no status. The reply close frame is already in the output buffer. */
+    int (*on_close)(void *ud, int code, const char *reason, size_t n);
+    /* The handshake or the protocol failed; msg says why in words. The
+     * client is FAILED; nothing more is parsed, so there is nothing to stop. */
+    void (*on_fail)(void *ud, int err, const char *msg);
+} ws_events;
+
+typedef struct ws_config {
+    uint64_t max_message;   /* bytes per received message; 0 = unlimited */
+    /* Source of the Sec-WebSocket-Key and mask keys: fill out[0..n), return 0
+     * or nonzero on failure. NULL: mw_random (wolfCrypt). */
+    int (*random)(void *ud, void *out, size_t n);
+    void *random_ud;
+    ws_events ev;
+} ws_config;
+
+/* ---- the opening request ------------------------------------------------ */
+typedef struct ws_header {
+    const char *name;  size_t name_len;
+    const char *value; size_t value_len;
+} ws_header;
+
+typedef struct ws_request {
+    const char *host; size_t host_len;   /* name or IP literal, no brackets needed */
+    int port;                            /* 0: the scheme's default */
+    int secure;                          /* wss: default port 443, else 80 */
+    const char *path; size_t path_len;   /* "/path?query"; empty means "/" */
+    const char *origin; size_t origin_len;       /* NULL: no Origin */
+    const char *protocols; size_t protocols_len; /* comma-separated; NULL: none */
+    const ws_header *headers; size_t nheaders;   /* user headers, sent last */
+} ws_request;
+
+/* ---- the client --------------------------------------------------------- */
+/* Embed it by value; the fields are private to ws_client.c. */
+typedef struct ws_client {
+    ws_config cfg;
+    int state;
+    int started;
+    int err;                   /* the failure's error code, 0 if none */
+    int fail_code;             /* close code the failure sent, 0 if none */
+    unsigned close_sent : 1, close_rcvd : 1, in_payload : 1, hs_status_ok : 1;
+    size_t hs_scan;            /* bytes of the head already scanned */
+    char accept[32];           /* expected Sec-WebSocket-Accept */
+    char *protocols;           /* offered subprotocols (copy), or NULL */
+    size_t protocols_len;
+    mw_buf pending;            /* frames sent before the 101, flushed after it */
+    ws_frame_hdr hdr;          /* frame being received */
+    uint64_t remaining;        /* its payload bytes still to come */
+    int msg_op;                /* TEXT/BINARY of the message being assembled, 0 if none */
+    uint8_t msg_utf8;          /* validator state over that message */
+    uint64_t msg_len;          /* its bytes so far, frames announced included */
+    mw_buf msg;                /* reassembly buffer, reused across messages */
+    size_t ctl_len;
+    unsigned char ctl[WS_CONTROL_MAX];
+    size_t rnd_pos;
+    unsigned char rnd[64];     /* random bytes pooled for mask keys */
+    char errmsg[256];
+} ws_client;
+
+/* Set up a client in HANDSHAKE state (nothing sent yet); cfg is copied.
+ * Returns 0. */
+int ws_client_init(ws_client *ws, const ws_config *cfg);
+
+/* Release everything the client holds; it is then as after init with an
+ * empty config. Idempotent. */
+void ws_client_free(ws_client *ws);
+
+/* Append the opening handshake request to out. Every field is validated
+ * first; on error nothing is written. Returns 0, WS_E_HEADER (CR/LF/NUL in
+ * a name or value, a name that is not a token, an empty host, a path not
+ * starting with '/'), WS_E_STATE (already started), WS_E_RANDOM or
+ * WS_E_NOMEM. */
+int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out);
+
+/* Consume received bytes data[0..len), firing events and appending any
+ * replies (pongs, close frames) to out. Returns the bytes consumed (>= 0):
+ * the caller keeps the rest and presents it again, with more appended, on
+ * the next call (an incomplete response head or frame header is left
+ * unconsumed; payload is always consumed). It returns early when a callback
+ * asked to stop. Returns a negative WS_E_* once the connection has failed
+ * (on_fail was called, and a close frame may have been appended), and the
+ * same error on every later call. After the peer's close frame, all further
+ * bytes are consumed and ignored. WS_E_STATE before ws_client_start. */
+long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out);
+
+/* Append one masked frame (fresh mask key) to out; before the handshake
+ * completes the frame is queued inside the client and goes out right after
+ * the 101. Returns 0, WS_E_BAD_OPCODE, WS_E_SEND_UTF8 (text not UTF-8),
+ * WS_E_SEND_CONTROL (ping/pong over 125 bytes), WS_E_CLOSED (a close frame
+ * was sent, or the connection failed), WS_E_STATE (not started),
+ * WS_E_RANDOM or WS_E_NOMEM; on error nothing is written. */
+int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out);
+
+/* Append a close frame (code 0: no status and no reason) and enter CLOSING
+ * (CLOSED if the peer's close already arrived). Returns 0, WS_E_BAD_CODE
+ * (not 1000-1003, 1007-1011, 3000-4999, or a reason without a code),
+ * WS_E_BAD_REASON (over 123 bytes or not UTF-8), WS_E_CLOSED (already sent
+ * or failed), WS_E_STATE (handshake not complete: just drop the TCP
+ * connection), WS_E_RANDOM or WS_E_NOMEM. */
+int ws_client_close(ws_client *ws, int code, const char *reason, size_t n, mw_buf *out);
+
+/* The WS_STATE_* the client is in. */
+int ws_client_state(const ws_client *ws);
+
+/* The close code the failure sent (1002, 1007, 1009, ...), or 0 if the
+ * client has not failed or the failure sent no close frame (handshake
+ * failures, or a close frame had already been sent). */
+int ws_client_fail_code(const ws_client *ws);
+
+/* The failure's WS_E_* code (0 if none) and its human message ("" if none). */
+int ws_client_error(const ws_client *ws);
+const char *ws_client_fail_message(const ws_client *ws);
+
+/* Bytes of a partly received message held in the reassembly buffer. */
+size_t ws_client_buffered(const ws_client *ws);
+#endif
