@@ -122,7 +122,8 @@ int main(int argc, char **argv)
     mw_preload_embedded(L);
     const char *script = script_idx >= 0 ? argv[script_idx] : NULL;
     set_paths(L, script);
-    set_arg(L, argc, argv, script_idx >= 0 ? script_idx : argc);
+    /* as lua(1): with no script, arg[0] is the interpreter and options count up */
+    set_arg(L, argc, argv, script_idx >= 0 ? script_idx : 0);
 
     int status = 0;
     if (check) {
