@@ -76,6 +76,11 @@ def run_case(srv, client_argv, case, verbose):
         problems.append("server side of the case did not finish")
     else:
         problems = evaluate(case, rec)
+    if not timed_out and p.returncode != 0:
+        problems.append("client exited with code %d" % p.returncode)
+    for word in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
+        if word in err:
+            problems.append("client stderr reports %s: %s" % (word.decode(), tail(err).replace("\n", " | ")))
     if timed_out:
         problems.append("client process did not exit within %.0fs%s" % (
             case.timeout, " (after the connection was closed)" if rec.done.is_set() else ""))
