@@ -106,6 +106,21 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
     return 0;
 }
 
+int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
+{
+    dst->max_send_buffer = src->max_send_buffer;
+    dst->max_package = src->max_package;
+    dst->connect_timeout = src->connect_timeout;
+    dst->handshake_timeout = src->handshake_timeout;
+    dst->close_timeout = src->close_timeout;
+    dst->ping_interval = src->ping_interval;
+    dst->ping_timeout = src->ping_timeout;
+    dst->ws_binary = src->ws_binary;
+    mw_conn_set_str(&dst->ws_origin, src->ws_origin);
+    mw_conn_set_str(&dst->ws_protocols, src->ws_protocols);
+    return mw_conn_set_headers(dst, src->headers, src->nheaders);
+}
+
 /* Stop I/O and timers and close the socket; no events. */
 static void shut_io(mw_conn *c)
 {

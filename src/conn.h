@@ -170,6 +170,9 @@ int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port);
 int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port);
 int mw_conn_family(const mw_conn *c);
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n);
+/* Take src's options (sizes, timeouts, ws settings, headers) into dst, for a
+ * hot reload that hands a live connection new settings. 0 or -1 (memory). */
+int mw_conn_copy_options(mw_conn *dst, const mw_conn *src);
 void mw_conn_set_str(char **slot, const char *s);
 
 /* For transports and protocols. */

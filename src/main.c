@@ -14,12 +14,14 @@ static const char usage[] =
     "then runs the event loop until nothing is active.\n"
     "\n"
     "  script.lua [args]  run a script; `arg` holds args as in lua(1)\n"
+    "  --watch script.lua run, and reload the script when it (or a module it\n"
+    "                     loaded from its directory) changes, keeping connections\n"
     "  --check script.lua load and compile only; exit 0, or 1 with the error\n"
     "  -e 'code'          run a chunk (may be given more than once)\n"
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
-    "SIGINT/SIGTERM close every connection and exit 0.\n";
+    "SIGINT/SIGTERM close every connection and exit 0; SIGHUP reloads the script.\n";
 
 static const char *progname = "moonwire";
 
@@ -74,6 +76,23 @@ static void set_arg(lua_State *L, int argc, char **argv, int script_idx)
     lua_setglobal(L, "arg");
 }
 
+/* The main chunk has declared what it declares; remember it for reloads. */
+static void after_script(lua_State *L, const char *script, char **args, int n, int watch)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!rt) {
+        if (watch) fprintf(stderr, "%s: --watch: the script does not use moonwire; nothing to reload\n", progname);
+        return;
+    }
+    rt->declaring = 0;
+    for (int i = 0; i < n; i++) lua_pushstring(L, args[i]);
+    mw_rt_set_script(rt, script, n);
+    lua_pop(L, n);
+    if (watch) mw_rt_watch(rt);
+}
+
 static int run_loop(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
@@ -86,7 +105,7 @@ static int run_loop(lua_State *L)
 int main(int argc, char **argv)
 {
     const char *chunks[64];
-    int nchunks = 0, check = 0, script_idx = -1;
+    int nchunks = 0, check = 0, watch = 0, script_idx = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
@@ -97,6 +116,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--check") == 0) {
             check = 1;
+        } else if (strcmp(a, "--watch") == 0) {
+            watch = 1;
         } else if (strcmp(a, "-e") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "%s: -e needs an argument\n%s", progname, usage); return 2; }
             if (nchunks < 64) chunks[nchunks++] = argv[++i];
@@ -112,6 +133,10 @@ int main(int argc, char **argv)
         }
     }
     if (check && script_idx < 0) { fprintf(stderr, "%s: --check needs a script\n", progname); return 2; }
+    if (watch && (script_idx < 0 || strcmp(argv[script_idx], "-") == 0)) {
+        fprintf(stderr, "%s: --watch needs a script file\n", progname);
+        return 2;
+    }
     if (script_idx < 0 && nchunks == 0) { fputs(usage, stderr); return 2; }
 
     lua_State *L = luaL_newstate();
@@ -146,6 +171,7 @@ int main(int argc, char **argv)
             luaL_checkstack(L, n, "too many arguments");
             for (int i = 1; i <= n; i++) lua_pushstring(L, argv[script_idx + i]);
             if (docall(L, n) != 0) status = 1;
+            else after_script(L, script, argv + script_idx + 1, n, watch);
         }
     }
     if (status == 0) status = run_loop(L);

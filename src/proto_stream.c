@@ -25,10 +25,9 @@ static int raw_send(mw_conn *c, const char *p, size_t n, int kind)
 static void text_input(mw_conn *c)
 {
     unsigned gen = c->gen;
-    size_t scanned = 0;
     while (c->in.len) {
         const char *p = mw_buf_head(&c->in);
-        const char *nl = memchr(p + scanned, '\n', c->in.len - scanned);
+        const char *nl = memchr(p, '\n', c->in.len);
         if (!nl) {
             if (c->in.len >= c->max_package) {
                 mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE,
@@ -38,12 +37,16 @@ static void text_input(mw_conn *c)
             return;
         }
         size_t total = (size_t)(nl - p) + 1, n = total - 1;
+        if (n > c->max_package) {
+            mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: line of %zu bytes exceeds maxPackageSize (%zu bytes)",
+                         c->url_str, n, c->max_package);
+            return;
+        }
         while (n && (p[n - 1] == '\r' || p[n - 1] == '\n')) n--;
         mw_buf_consume(&c->in, total);
         /* The message bytes stay valid: consume only moves the offset, and
          * nothing writes to c->in until this callback returns. */
         if (mw_conn_emit_message(c, p, n, MW_KIND_NONE) || c->gen != gen) return;
-        scanned = 0;
     }
 }
 

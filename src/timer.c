@@ -26,6 +26,9 @@ void mw_timer_start(mw_timer *t, double after, double repeat)
 {
     mw_timer_stop(t);
     if (after < 0) after = 0;
+    /* libev counts from the time cached at the start of this loop
+     * iteration; a slow script before this call must not shorten the wait. */
+    ev_now_update(t->loop->ev);
     ev_timer_set(&t->w, after, repeat);
     ev_timer_start(t->loop->ev, &t->w);
     if (!t->keepalive) ev_unref(t->loop->ev);

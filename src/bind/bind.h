@@ -8,6 +8,22 @@
 #include "loop.h"
 
 typedef struct l_conn l_conn;
+struct mw_conn;
+struct mw_watch;
+
+/* A connection userdata. Declared connections (made by the script's top
+ * level or onWorkerStart) take part in hot reload. */
+struct l_conn {
+    struct mw_conn *c;
+    struct mw_rt *rt;
+    int ref;                /* registry anchor while the connection is active */
+    l_conn *next, *prev;    /* rt->conns */
+    unsigned long seq;      /* creation order, for matching on reload */
+    int declared;
+    int in_tx;              /* declared by the reload under way */
+    int want_connect;       /* connect() called on a declaration during a reload */
+    char *name;             /* options.name */
+};
 
 typedef struct mw_rt {
     lua_State *L;          /* the main thread: every callback runs on it */
@@ -20,6 +36,14 @@ typedef struct mw_rt {
     int exit_code;
     int loop_running;
     int nerrors;           /* callback errors reported so far */
+    int declaring;         /* running the script's top level or onWorkerStart */
+    int reloading;         /* a reload transaction is under way */
+    unsigned long conn_seq;
+    int tx_ref;            /* registry: this reload's declarations {conns = {}, timers = {}} */
+    char *script;          /* path of the main script, for reload */
+    int args_ref;          /* registry: its arguments */
+    struct mw_watch *watch;
+    mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
 } mw_rt;
 
 #define MW_RT_KEY "moonwire.rt"
@@ -46,9 +70,27 @@ void mw_rt_run(mw_rt *rt);
 /* l_conn.c */
 void l_conn_register(lua_State *L, mw_rt *rt);
 void l_conn_stop_all(mw_rt *rt);
+void l_conn_anchor(lua_State *L, int idx, l_conn *lc);
+void l_conn_release(l_conn *lc);
 /* l_timer.c */
 void l_timer_register(lua_State *L, mw_rt *rt);
 void l_timer_del_all(mw_rt *rt);
+
+/* Timer.add during a reload: match to a live declared timer or queue a new one. */
+int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args);
+void l_timer_commit(lua_State *L, mw_rt *rt, int decls);
+
+/* l_reload.c */
+/* Remember the main script (path and the arguments on the stack top..). */
+void mw_rt_set_script(mw_rt *rt, const char *path, int nargs);
+/* Reload now: the script runs again in reconcile mode; on any error nothing
+ * live changes. Returns 0 or -1 (reported). */
+int mw_rt_reload(mw_rt *rt);
+void mw_rt_schedule_reload(mw_rt *rt);
+/* --watch: watch the script and the modules it loaded from its directory. */
+int mw_rt_watch(mw_rt *rt);
+void l_reload_register(lua_State *L, mw_rt *rt);
+void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc);
 
 int luaopen_moonwire_core(lua_State *L);
 /* Put the embedded lua/moonwire modules into package.preload. */

@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct l_conn {
-    mw_conn *c;
-    mw_rt *rt;
-    int ref;             /* registry anchor while the connection is active */
-    l_conn *next, *prev; /* rt->conns */
-};
-
 static const char BLOB[] = "\x81", ARRAYBUFFER[] = "\x82"; /* Workerman's Ws constants */
 
 static l_conn *check_conn(lua_State *L, int i) { return luaL_checkudata(L, i, MW_CONN_MT); }
@@ -28,6 +21,10 @@ static void sync_anchor(l_conn *lc)
         lc->ref = LUA_NOREF;
     }
 }
+
+static void anchor(lua_State *L, int i, l_conn *lc);
+void l_conn_release(l_conn *lc) { sync_anchor(lc); }
+void l_conn_anchor(lua_State *L, int i, l_conn *lc) { anchor(L, i, lc); }
 
 /* Anchor the userdata at stack index i. */
 static void anchor(lua_State *L, int i, l_conn *lc)
@@ -297,6 +294,7 @@ static int conn_new(lua_State *L)
     char err[256];
     lc->c = mw_conn_new(&rt->loop, url, &events, lc, err, sizeof err);
     if (!lc->c) return luaL_error(L, "%s", err);
+    lc->seq = ++rt->conn_seq;
     link_conn(rt, lc);
     if (lua_istable(L, 2)) {
         int ud = lua_gettop(L);
@@ -312,11 +310,16 @@ static int conn_new(lua_State *L)
                 lua_pop(L, 2);
                 continue;
             }
+            if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "name") == 0) {
+                free(lc->name);
+                lc->name = strdup(luaL_checkstring(L, -1));
+            }
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
             lua_settable(L, ud); /* goes through __newindex */
         }
     }
+    if (rt->declaring) l_reload_conn_declared(L, rt, lua_gettop(L), lc);
     return 1;
 }
 
@@ -328,6 +331,8 @@ static int conn_gc(lua_State *L)
         mw_conn_free(lc->c);
         lc->c = NULL;
     }
+    free(lc->name);
+    lc->name = NULL;
     return 0;
 }
 
@@ -375,6 +380,13 @@ static int m_connect(lua_State *L)
     l_conn *lc = check_conn(L, 1);
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     apply_headers(L, lc);
+    if (lc->in_tx) {
+        /* a declaration of the reload under way: connected (or matched to a
+         * live connection) when the reload commits */
+        lc->want_connect = 1;
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     if (mw_conn_connect(lc->c) != 0) { lua_pushboolean(L, 0); return 1; }
     anchor(L, 1, lc);
     lua_pushboolean(L, 1);
@@ -447,6 +459,7 @@ static int m_reconnect(lua_State *L)
     if (!(delay >= 0)) return luaL_argerror(L, 2, "delay must be >= 0");
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     apply_headers(L, lc);
+    if (lc->in_tx) { lc->want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
     anchor(L, 1, lc);
     lua_pushboolean(L, 1);

@@ -5,6 +5,9 @@
 #include "conn.h"
 #include "loop.h"
 #include <lualib.h>
+#include <signal.h>
+#include <stdlib.h>
+#include "watch.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +18,7 @@ int mw_traceback(lua_State *L)
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
+    if (strstr(msg, "\nstack traceback:")) { lua_pushstring(L, msg); return 1; } /* rethrown */
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
@@ -69,6 +73,7 @@ void mw_rt_stop(mw_rt *rt)
     lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.stophook");
     if (lua_isfunction(L, -1)) mw_rt_call(rt, 0, 0, "onWorkerStop");
     else lua_pop(L, 1);
+    if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
     l_timer_del_all(rt);
     l_conn_stop_all(rt);
     /* Close handshakes get a bounded time; the loop ends earlier when all
@@ -81,7 +86,7 @@ static void on_signal(mw_loop *l, int signum, void *ud)
 {
     (void)l;
     mw_rt *rt = ud;
-    if (signum == 1 /* SIGHUP: reload comes with hot reload */) return;
+    if (signum == SIGHUP) { mw_rt_schedule_reload(rt); return; }
     if (rt->stopping) { mw_loop_stop(&rt->loop); return; } /* second signal: now */
     mw_rt_stop(rt);
 }
@@ -99,7 +104,10 @@ void mw_rt_run(mw_rt *rt)
 static int rt_gc(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, 1);
+    if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
     if (rt->loop.ev) mw_loop_close(&rt->loop);
+    free(rt->script);
+    rt->script = NULL;
     return 0;
 }
 
@@ -135,6 +143,7 @@ int luaopen_moonwire_core(lua_State *L)
         lua_pop(L, 1);
         lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.hosted");
         rt->hosted = lua_toboolean(L, -1);
+        rt->declaring = rt->hosted; /* required from the main chunk, which declares */
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushcfunction(L, rt_gc);
@@ -149,6 +158,7 @@ int luaopen_moonwire_core(lua_State *L)
         {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    l_reload_register(L, rt);
     lua_pushstring(L, MW_VERSION);
     lua_setfield(L, -2, "version");
     static const struct { const char *name; int code; } errs[] = {

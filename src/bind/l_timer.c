@@ -10,6 +10,8 @@ typedef struct l_timer {
     lua_Integer id;
     int persistent;
     int deleted;
+    int declared;      /* made by the script's top level or onWorkerStart */
+    double interval;
 } l_timer;
 
 /* registry[rt->timers_ref][id] = userdata; its user values: fn, args */
@@ -52,6 +54,10 @@ static int timer_gc(lua_State *L)
     return 0;
 }
 
+static l_timer *new_timer(lua_State *L, mw_rt *rt, lua_Integer id, double interval, int persistent,
+                          int fn, int args);
+static void start_timer(lua_State *L, mw_rt *rt, l_timer *lt);
+
 static int l_add(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
@@ -73,26 +79,137 @@ static int l_add(lua_State *L)
     if (!(interval >= 0)) return luaL_argerror(L, 1, "interval must be a number >= 0");
     if (persistent && interval <= 0) return luaL_argerror(L, 1, "a persistent timer needs an interval > 0");
     if (rt->stopping) { lua_pushboolean(L, 0); return 1; }
+    if (rt->reloading) return l_timer_declare(L, rt, interval, persistent, 2, args);
+    l_timer *lt = new_timer(L, rt, ++rt->next_timer_id, interval, persistent, 2, args);
+    lt->declared = rt->declaring;
+    start_timer(L, rt, lt);
+    lua_pushinteger(L, lt->id);
+    return 1;
+}
+
+/* Push a new timer userdata (not yet in the table, not started) with its
+ * function and arguments as user values. */
+static l_timer *new_timer(lua_State *L, mw_rt *rt, lua_Integer id, double interval, int persistent,
+                          int fn, int args)
+{
+    fn = lua_absindex(L, fn);
+    if (args) args = lua_absindex(L, args);
     l_timer *lt = lua_newuserdatauv(L, sizeof *lt, 2);
     memset(lt, 0, sizeof *lt);
     lt->rt = rt;
-    lt->id = ++rt->next_timer_id;
+    lt->id = id;
     lt->persistent = persistent;
+    lt->interval = interval;
     luaL_setmetatable(L, MW_TIMER_MT);
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, fn);
     lua_setiuservalue(L, -2, 1);
     if (args) {
         lua_pushvalue(L, args);
         lua_setiuservalue(L, -2, 2);
     }
+    mw_timer_init(&lt->t, &rt->loop, timer_fire, lt, 1);
+    return lt;
+}
+
+/* Register the timer on top of the stack under its id and start it; pops it. */
+static void start_timer(lua_State *L, mw_rt *rt, l_timer *lt)
+{
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     lua_pushvalue(L, -2);
     lua_rawseti(L, -2, lt->id);
     lua_pop(L, 2);
-    mw_timer_init(&lt->t, &rt->loop, timer_fire, lt, 1);
-    mw_timer_start(&lt->t, interval, persistent ? interval : 0);
-    lua_pushinteger(L, lt->id);
+    mw_timer_start(&lt->t, lt->interval, lt->persistent ? lt->interval : 0);
+}
+
+/* Live declared timers with this interval and kind, in creation (id) order. */
+static int live_declared(lua_State *L, mw_rt *rt, double interval, int persistent, l_timer **out, int cap)
+{
+    int n = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        l_timer *lt = lua_touserdata(L, -1);
+        if (lt->declared && !lt->deleted && lt->interval == interval && lt->persistent == persistent) {
+            int i = n < cap ? n++ : cap - 1;
+            out[i] = lt;
+            for (; i > 0 && out[i - 1]->id > out[i]->id; i--) { l_timer *t = out[i]; out[i] = out[i - 1]; out[i - 1] = t; }
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args)
+{
+    /* The k-th declaration of (interval, kind) in this reload matches the
+     * k-th live declared timer of the same (interval, kind). */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
+    lua_getfield(L, -1, "timers");
+    int decls = lua_gettop(L);
+    lua_Integer ndecl = (lua_Integer)lua_rawlen(L, decls), k = 0;
+    for (lua_Integer i = 1; i <= ndecl; i++) {
+        lua_rawgeti(L, decls, i);
+        l_timer *d = lua_touserdata(L, -1);
+        if (d->interval == interval && d->persistent == persistent) k++;
+        lua_pop(L, 1);
+    }
+    l_timer *live[256];
+    int nlive = live_declared(L, rt, interval, persistent, live, 256);
+    lua_Integer id = k < nlive ? live[k]->id : ++rt->next_timer_id;
+    l_timer *d = new_timer(L, rt, id, interval, persistent, fn, args);
+    d->declared = 1;
+    lua_rawseti(L, decls, ndecl + 1);
+    lua_pop(L, 2);
+    lua_pushinteger(L, id);
     return 1;
+}
+
+void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
+    int timers = lua_gettop(L);
+    /* Live declared timers that no declaration took are deleted. */
+    lua_newtable(L);
+    int keep = lua_gettop(L);
+    lua_Integer ndecl = (lua_Integer)lua_rawlen(L, decls);
+    for (lua_Integer i = 1; i <= ndecl; i++) {
+        lua_rawgeti(L, decls, i);
+        l_timer *d = lua_touserdata(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawseti(L, keep, d->id);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, timers)) {
+        l_timer *lt = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        int kept = lua_rawgeti(L, keep, lt->id) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (lt->declared && !kept) {
+            mw_timer_stop(&lt->t);
+            lt->deleted = 1;
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, timers); /* clearing an existing field is allowed during next */
+        }
+    }
+    for (lua_Integer i = 1; i <= ndecl; i++) {
+        lua_rawgeti(L, decls, i);
+        l_timer *d = lua_touserdata(L, -1);
+        if (lua_rawgeti(L, timers, d->id) == LUA_TUSERDATA) {
+            /* live: keeps its schedule, takes the new function and arguments */
+            lua_getiuservalue(L, -2, 1);
+            lua_setiuservalue(L, -2, 1);
+            lua_getiuservalue(L, -2, 2);
+            lua_setiuservalue(L, -2, 2);
+            lua_pop(L, 2);
+        } else {
+            lua_pop(L, 1);
+            start_timer(L, rt, d); /* pops d */
+        }
+    }
+    lua_pop(L, 2);
 }
 
 static int l_del(lua_State *L)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bootstrap.sh: install what is missing (Debian 12, as root), then configure and build
+# moonwire into build/. Idempotent: a second run installs nothing and rebuilds only
+# what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake pkg-config                      # toolchain
+  liblua5.4-dev lua5.4 libev-dev libwolfssl-dev libc-ares-dev   # moonwire's libraries
+  lua-busted lua-luv                                    # specs (luv: processes and pipes)
+  python3 python3-websockets nodejs node-ws             # test servers (interop peers)
+  valgrind                                              # leak check of the spec scripts
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: run as root to install packages (or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" "$@" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# test.sh: bootstrap (install what is missing, build into build/), run every test with
+# ctest, then build the ASan+UBSan configuration into build-asan/ and run them all again.
+# ctest's summary closes the output; the exit status is non-zero on any failure (set -e
+# stops at the first failing ctest run, so its summary is the last thing printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+
+echo "== ctest: build/ (includes the valgrind spec; valgrind cannot run ASan binaries)"
+ctest --test-dir build --output-on-failure
+
+echo "== ctest: build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+BUILD_DIR=build-asan scripts/bootstrap.sh -DMW_SANITIZE=ON
+export ASAN_OPTIONS=detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+ctest --test-dir build-asan --output-on-failure

@@ -1,0 +1,116 @@
+/* watch: tells when any of a set of files is written or replaced (inotify on
+ * their directories). Knows nothing of Lua or protocols. */
+#include "watch.h"
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+typedef struct watched { int wd; char *dir; char *base; } watched;
+
+struct mw_watch {
+    mw_loop *loop;
+    int fd;
+    ev_io io;
+    mw_timer settle;
+    void (*cb)(void *);
+    void *ud;
+    watched *files;
+    int nfiles;
+};
+
+static void settle_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_watch *w = ud;
+    w->cb(w->ud);
+}
+
+static void io_cb(struct ev_loop *ev, ev_io *io, int revents)
+{
+    (void)ev; (void)revents;
+    mw_watch *w = (mw_watch *)((char *)io - offsetof(mw_watch, io));
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int hit = 0;
+    for (;;) {
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            for (int i = 0; i < w->nfiles && e->len; i++)
+                if (w->files[i].wd == e->wd && strcmp(w->files[i].base, e->name) == 0) hit = 1;
+            p += sizeof *e + e->len;
+        }
+    }
+    if (hit) mw_timer_start(&w->settle, 0.05, 0);
+}
+
+mw_watch *mw_watch_new(mw_loop *l, void (*cb)(void *ud), void *ud, char *err, size_t errcap)
+{
+    mw_watch *w = calloc(1, sizeof *w);
+    if (!w) { snprintf(err, errcap, "out of memory"); return NULL; }
+    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (w->fd < 0) {
+        snprintf(err, errcap, "inotify: %s", strerror(errno));
+        free(w);
+        return NULL;
+    }
+    w->loop = l;
+    w->cb = cb;
+    w->ud = ud;
+    mw_timer_init(&w->settle, l, settle_cb, w, 1);
+    ev_io_init(&w->io, io_cb, w->fd, EV_READ);
+    ev_io_start(l->ev, &w->io); /* watching keeps the process alive: it waits for edits */
+    return w;
+}
+
+static void clear_files(mw_watch *w)
+{
+    for (int i = 0; i < w->nfiles; i++) {
+        int shared = 0;
+        for (int j = 0; j < i; j++) if (w->files[j].wd == w->files[i].wd) shared = 1;
+        if (!shared) inotify_rm_watch(w->fd, w->files[i].wd);
+        free(w->files[i].dir);
+        free(w->files[i].base);
+    }
+    free(w->files);
+    w->files = NULL;
+    w->nfiles = 0;
+}
+
+int mw_watch_set(mw_watch *w, const char *const *paths, int n, char *err, size_t errcap)
+{
+    clear_files(w);
+    w->files = calloc((size_t)(n ? n : 1), sizeof *w->files);
+    if (!w->files) { snprintf(err, errcap, "out of memory"); return -1; }
+    for (int i = 0; i < n; i++) {
+        char full[PATH_MAX];
+        if (!realpath(paths[i], full)) snprintf(full, sizeof full, "%s", paths[i]);
+        char *slash = strrchr(full, '/');
+        watched *f = &w->files[w->nfiles];
+        f->dir = slash ? strndup(full, (size_t)(slash == full ? 1 : slash - full)) : strdup(".");
+        f->base = strdup(slash ? slash + 1 : full);
+        if (!f->dir || !f->base) { free(f->dir); free(f->base); snprintf(err, errcap, "out of memory"); return -1; }
+        f->wd = inotify_add_watch(w->fd, f->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY);
+        w->nfiles++;
+        if (f->wd < 0) {
+            snprintf(err, errcap, "watch %s: %s", f->dir, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mw_watch_free(mw_watch *w)
+{
+    if (!w) return;
+    clear_files(w);
+    mw_timer_stop(&w->settle);
+    ev_io_stop(w->loop->ev, &w->io);
+    close(w->fd);
+    free(w);
+}
