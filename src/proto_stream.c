@@ -1,6 +1,7 @@
 /* proto_stream: the tcp (raw), text (newline-delimited) and frame (4-byte
  * big-endian length, header included, as Workerman's Frame) protocols.
  * Knows nothing of Lua or sockets. */
+#include "codec.h"
 #include "conn.h"
 #include <string.h>
 
@@ -22,33 +23,38 @@ static int raw_send(mw_conn *c, const char *p, size_t n, int kind)
     return 0;
 }
 
-static void text_input(mw_conn *c)
+/* Decode messages from c->in with one of the codec.h decoders. */
+static void decoded_input(mw_conn *c, int (*decode)(const char *, size_t, size_t, mw_decoded *),
+                          const char *what)
 {
     unsigned gen = c->gen;
     while (c->in.len) {
         const char *p = mw_buf_head(&c->in);
-        const char *nl = memchr(p, '\n', c->in.len);
-        if (!nl) {
-            if (c->in.len >= c->max_package) {
-                mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE,
-                             "read %s: line exceeds maxPackageSize (%zu bytes) without a newline",
-                             c->url_str, c->max_package);
-            }
+        mw_decoded d;
+        int r = decode(p, c->in.len, c->max_package, &d);
+        if (r == MW_DEC_NEED) {
+            if (d.need > c->in.len) mw_buf_reserve(&c->in, d.need - c->in.len); /* one allocation for the rest */
             return;
         }
-        size_t total = (size_t)(nl - p) + 1, n = total - 1;
-        if (n > c->max_package) {
-            mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: line of %zu bytes exceeds maxPackageSize (%zu bytes)",
-                         c->url_str, n, c->max_package);
+        if (r == MW_DEC_TOO_LARGE) {
+            mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: %s of %s%zu bytes exceeds maxPackageSize (%zu bytes)",
+                         c->url_str, what, d.need ? "at least " : "", d.len, c->max_package);
             return;
         }
-        while (n && (p[n - 1] == '\r' || p[n - 1] == '\n')) n--;
-        mw_buf_consume(&c->in, total);
+        if (r == MW_DEC_INVALID) {
+            mw_conn_fail(c, MW_E_PROTOCOL_FAIL, "read %s: invalid %s length %zu (less than its 4-byte header)",
+                         c->url_str, what, d.len);
+            return;
+        }
+        mw_buf_consume(&c->in, d.consumed);
         /* The message bytes stay valid: consume only moves the offset, and
-         * nothing writes to c->in until this callback returns. */
-        if (mw_conn_emit_message(c, p, n, MW_KIND_NONE) || c->gen != gen) return;
+         * nothing writes to c->in until the callback returns. */
+        if (mw_conn_emit_message(c, p + d.off, d.len, MW_KIND_NONE) || c->gen != gen) return;
     }
 }
+
+static void text_input(mw_conn *c) { decoded_input(c, mw_text_decode, "line"); }
+static void frame_input(mw_conn *c) { decoded_input(c, mw_frame_decode, "frame"); }
 
 static int text_send(mw_conn *c, const char *p, size_t n, int kind)
 {
@@ -61,42 +67,14 @@ static int text_send(mw_conn *c, const char *p, size_t n, int kind)
     return 0;
 }
 
-static void frame_input(mw_conn *c)
-{
-    unsigned gen = c->gen;
-    while (c->in.len >= 4) {
-        const unsigned char *h = (const unsigned char *)mw_buf_head(&c->in);
-        size_t total = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
-        if (total < 4) {
-            mw_conn_fail(c, MW_E_PROTOCOL_FAIL, "read %s: invalid frame length %zu (less than its 4-byte header)",
-                         c->url_str, total);
-            return;
-        }
-        if (total - 4 > c->max_package) {
-            mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: frame of %zu bytes exceeds maxPackageSize (%zu bytes)",
-                         c->url_str, total - 4, c->max_package);
-            return;
-        }
-        if (c->in.len < total) {
-            mw_buf_reserve(&c->in, total - c->in.len); /* one allocation for the rest */
-            return;
-        }
-        mw_buf_consume(&c->in, total);
-        if (mw_conn_emit_message(c, (const char *)h + 4, total - 4, MW_KIND_NONE) || c->gen != gen) return;
-    }
-}
-
 static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
 {
     (void)kind;
-    if (n > 0xFFFFFFFFu - 4) { strcpy(c->proto_err, "message too large for frame://"); return -1; }
-    unsigned char *dst = (unsigned char *)mw_buf_reserve(&c->out, n + 4);
+    unsigned char hdr[4];
+    if (mw_frame_header(hdr, n) != 0) { strcpy(c->proto_err, "message too large for frame://"); return -1; }
+    char *dst = mw_buf_reserve(&c->out, n + 4);
     if (!dst) { strcpy(c->proto_err, "out of memory"); return -1; }
-    size_t total = n + 4;
-    dst[0] = (unsigned char)(total >> 24);
-    dst[1] = (unsigned char)(total >> 16);
-    dst[2] = (unsigned char)(total >> 8);
-    dst[3] = (unsigned char)total;
+    memcpy(dst, hdr, 4);
     memcpy(dst + 4, p, n);
     mw_buf_commit(&c->out, n + 4);
     return 0;
