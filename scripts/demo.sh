@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# demo.sh: bootstrap (install what is missing, build), start the line echo server from
-# spec/servers on an ephemeral loopback port, run examples/tcp_echo.lua against it and
-# show both sides of the exchange; the server is stopped on exit.
+# demo.sh: bootstrap (install what is missing, build), then two exchanges, each against a
+# local server on an ephemeral loopback port, showing both sides:
+#   1. examples/tcp_echo.lua against the line echo server from spec/servers;
+#   2. examples/ws_echo.lua, then the Workerman seed (examples/seed.lua, stopped with
+#      SIGINT after its first exchange), against the Python `websockets` echo server.
+# The servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +45,43 @@ exec 3>&-                                     # end of its stdin: the server exi
 wait "$server_pid" 2>/dev/null || true
 server_pid=
 sed 's/^/   /' "$work/server.log"
+[ "$status" -eq 0 ] || exit "$status"
+
+# 2. WebSocket: the same pattern against Python's websockets server.
+mkfifo "$work/ws_in"
+/usr/bin/python3 -u spec/servers/ws_py_peer.py <"$work/ws_in" >"$work/ws.log" 2>&1 &
+server_pid=$!
+exec 4>"$work/ws_in"
+port=
+for _ in $(seq 100); do
+  port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$work/ws.log")
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$port" ]; then echo "demo: the ws server did not start" >&2; cat "$work/ws.log" >&2; exit 1; fi
+echo
+echo "== websockets echo server listening on 127.0.0.1:$port"
+echo "== moonwire examples/ws_echo.lua ws://127.0.0.1:$port/echo"
+timeout 30 build/moonwire examples/ws_echo.lua "ws://127.0.0.1:$port/echo" || status=$?
+echo "== moonwire exited with status $status"
+echo "== moonwire examples/seed.lua ws://127.0.0.1:$port/ (the Workerman seed; SIGINT after the first message)"
+build/moonwire examples/seed.lua "ws://127.0.0.1:$port/" >"$work/seed.out" 2>&1 &
+seed_pid=$!
+for _ in $(seq 100); do                       # wait for its first echo, 10 s at most
+  grep -q '^recv: hello' "$work/seed.out" && break
+  sleep 0.1
+done
+kill -INT "$seed_pid" 2>/dev/null || true
+seed_status=0
+wait "$seed_pid" || seed_status=$?
+sed 's/^/   /' "$work/seed.out"
+echo "== seed exited with status $seed_status (SIGINT closes every WebSocket with 1001, then exits 0)"
+grep -q '^recv: hello' "$work/seed.out" || seed_status=1
+[ "$seed_status" -eq 0 ] || status=$seed_status
+echo "== what the server saw:"
+exec 4>&-
+wait "$server_pid" 2>/dev/null || true
+server_pid=
+sed 's/^/   /' "$work/ws.log"
 exit "$status"
