@@ -11,6 +11,8 @@ PACKAGES=(
   lua-busted lua-luv                                    # specs (luv: processes and pipes)
   python3 python3-websockets nodejs node-ws             # test servers (interop peers)
   valgrind                                              # leak check of the spec scripts
+  clang libclang-rt-14-dev                              # libFuzzer targets (scripts/fuzz.sh)
+  nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates
 )
 
 missing=()

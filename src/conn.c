@@ -3,6 +3,7 @@
  * Knows nothing of Lua and no frame bits. */
 #include "conn.h"
 #include "dns.h"
+#include "tls.h"
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -91,6 +92,14 @@ static void free_headers(mw_conn *c)
     c->nheaders = 0;
 }
 
+/* p[0..n), NUL included, plus a terminating NUL. */
+static char *strndup_nul(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) { memcpy(s, p, n); s[n] = 0; }
+    return s;
+}
+
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 {
     free_headers(c);
@@ -98,8 +107,10 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
     c->headers = calloc((size_t)n, sizeof *c->headers);
     if (!c->headers) return -1;
     for (int i = 0; i < n; i++) {
-        c->headers[i].name = strdup(h[i].name);
-        c->headers[i].value = strdup(h[i].value);
+        c->headers[i].name = strndup_nul(h[i].name, h[i].name_len);
+        c->headers[i].value = strndup_nul(h[i].value, h[i].value_len);
+        c->headers[i].name_len = h[i].name_len;
+        c->headers[i].value_len = h[i].value_len;
         c->nheaders = i + 1;
         if (!c->headers[i].name || !c->headers[i].value) return -1;
     }
@@ -138,6 +149,7 @@ void mw_conn_free(mw_conn *c)
 {
     if (!c) return;
     shut_io(c);
+    mw_tls_conn_free(c);
     mw_timer_stop(&c->reconnect_timer);
     mw_loop_unschedule(c->loop, &c->task);
     mw_buf_free(&c->in);
@@ -317,6 +329,8 @@ int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
     mw_timer_stop(&c->reconnect_timer);
+    /* the transport is chosen per connect: `transport` may change between */
+    c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
     c->status = MW_ST_CONNECTING;
     c->last_err[0] = 0;
     c->naddrs = c->addr_idx = 0;
@@ -341,7 +355,11 @@ static void deadline_cb(mw_timer *t, void *ud)
 {
     (void)t;
     mw_conn *c = ud;
-    if (c->status == MW_ST_CONNECTING) {
+    if (c->status == MW_ST_CONNECTING && c->fd >= 0 && ev_cb(&c->wio) == write_cb) {
+        /* TCP is up (see can_flush): the transport's handshake (TLS) is late */
+        mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
+                     c->tp->name, c->url_str, c->handshake_timeout);
+    } else if (c->status == MW_ST_CONNECTING) {
         mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->connect_timeout);
     } else if (c->status == MW_ST_ESTABLISHED && !c->proto_ready) {
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
@@ -363,17 +381,22 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
     (void)ev; (void)revents;
     mw_conn *c = container_of(w, mw_conn, rio);
     unsigned gen = c->gen;
-    char *p = mw_buf_reserve(&c->in, READ_CHUNK);
-    if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return; }
-    long n = c->tp->read(c, p, c->in.cap - c->in.off - c->in.len);
-    if (n > 0) {
+    long n;
+    /* A TLS transport may hold decrypted bytes once the socket is drained:
+     * read on while it has some and input is still wanted (rio active: not
+     * paused, not torn down by a callback). */
+    do {
+        char *p = mw_buf_reserve(&c->in, READ_CHUNK);
+        if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return; }
+        n = c->tp->read(c, p, c->in.cap - c->in.off - c->in.len);
+        if (n <= 0) break;
         mw_buf_commit(&c->in, (size_t)n);
         c->bytes_read += (uint64_t)n;
         process_input(c);
-        if (c->gen == gen && c->in.len == 0) mw_buf_shrink(&c->in, SHRINK_KEEP);
-        return;
-    }
-    if (n == MW_IO_AGAIN) return;
+        if (c->gen != gen) return;
+        if (c->in.len == 0) mw_buf_shrink(&c->in, SHRINK_KEEP);
+    } while (ev_is_active(&c->rio) && c->tp->pending && c->tp->pending(c));
+    if (n > 0 || n == MW_IO_AGAIN) return;
     if (n == 0) {
         int code = c->proto->eof ? c->proto->eof(c) : 0;
         if (c->gen != gen) return;
@@ -410,6 +433,8 @@ void mw_conn_resume(mw_conn *c)
     if (c->fd >= 0 && c->status == MW_ST_ESTABLISHED) {
         ev_io_start(c->loop->ev, &c->rio);
         if (c->in.len) { c->pending |= PEND_INPUT; mw_loop_schedule(c->loop, &c->task); }
+        /* bytes the transport holds will not wake the socket watcher */
+        if (c->tp->pending && c->tp->pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
     }
 }
 

@@ -50,10 +50,14 @@ typedef struct mw_transport_vt {
     /* After the TCP connect: 0 ready now, 1 in progress (the transport calls
      * mw_conn_transport_ready later), -1 failed (error already reported). */
     int (*open)(mw_conn *c);
-    /* > 0 bytes, 0 orderly EOF, MW_IO_AGAIN, MW_IO_ERROR (errno set). */
+    /* > 0 bytes, 0 orderly EOF, MW_IO_AGAIN, MW_IO_ERROR (errno set, or the
+     * transport already reported its own error with mw_conn_fail). */
     long (*read)(mw_conn *c, char *p, size_t cap);
     long (*write)(mw_conn *c, const char *p, size_t n);
     void (*close)(mw_conn *c);
+    /* Optional: nonzero when a read would return bytes (or the end) that the
+     * transport holds already, so the socket will not signal them (TLS). */
+    int (*pending)(mw_conn *c);
 } mw_transport_vt;
 
 typedef struct mw_proto_vt {
@@ -76,7 +80,9 @@ typedef struct mw_proto_vt {
     void (*reset)(mw_conn *c);
 } mw_proto_vt;
 
-typedef struct mw_header { char *name, *value; } mw_header;
+/* Lengths, not strlen: a NUL inside a name or value must reach the ws
+ * layer's check instead of cutting the header short. */
+typedef struct mw_header { char *name, *value; size_t name_len, value_len; } mw_header;
 
 #define MW_MAX_ADDRS 16
 #define MW_PEND_ERRORS 4

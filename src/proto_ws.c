@@ -3,6 +3,7 @@
 #include "conn.h"
 #include "crypto.h"
 #include "ws/ws_client.h"
+#include "ws/ws_utf8.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,10 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     unsigned gen = c->gen;
+    /* "" when the server chose none: websocketClientProtocol then reads as
+     * no subprotocol, not as the list that was offered. */
     free(c->ws_chosen_protocol);
-    c->ws_chosen_protocol = sp ? strndup(sp, spn) : NULL;
+    c->ws_chosen_protocol = strndup(sp ? sp : "", sp ? spn : 0);
     mw_conn_deadline(c, 0);
     if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
     mw_conn_proto_ready(c);
@@ -119,13 +122,32 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
 static void on_fail(void *ud, int err, const char *msg)
 {
     mw_conn *c = ud;
-    if (ws_err_is_handshake(err))
-        mw_conn_error(c, err_class(err), "websocket handshake with %s failed: %s", c->url_str, msg);
-    else
+    static const char prefix[] = "handshake failed: ";  /* the engine's; ours says it */
+    if (!ws_err_is_handshake(err)) {
         mw_conn_error(c, err_class(err), "websocket %s: %s", c->url_str, msg);
+        return;
+    }
+    if (strncmp(msg, prefix, sizeof prefix - 1) == 0) msg += sizeof prefix - 1;
+    mw_conn_error(c, err_class(err), "websocket handshake with %s failed: %s", c->url_str, msg);
 }
 
 /* ---- protocol hooks ---- */
+
+/* (Re)initialise the engine from the connection's options as they are now. */
+static void engine_init(mw_conn *c, ws_state *st)
+{
+    ws_config cfg = {0};
+    cfg.max_message = c->max_package;
+    cfg.ev.ud = c;
+    cfg.ev.on_open = on_open;
+    cfg.ev.on_message = on_message;
+    cfg.ev.on_ping = on_ping;
+    cfg.ev.on_pong = on_pong;
+    cfg.ev.on_close = on_close;
+    cfg.ev.on_fail = on_fail;
+    ws_client_free(&st->ws);
+    ws_client_init(&st->ws, &cfg);
+}
 
 static ws_state *state(mw_conn *c)
 {
@@ -137,16 +159,7 @@ static ws_state *state(mw_conn *c)
     mw_buf_init(&st->pre);
     mw_timer_init(&st->ping, c->loop, ping_cb, c, 0);
     mw_timer_init(&st->pong_wait, c->loop, pong_wait_cb, c, 0);
-    ws_config cfg = {0};
-    cfg.max_message = c->max_package;
-    cfg.ev.ud = c;
-    cfg.ev.on_open = on_open;
-    cfg.ev.on_message = on_message;
-    cfg.ev.on_ping = on_ping;
-    cfg.ev.on_pong = on_pong;
-    cfg.ev.on_close = on_close;
-    cfg.ev.on_fail = on_fail;
-    ws_client_init(&st->ws, &cfg);
+    engine_init(c, st);
     c->proto_state = st;
     return st;
 }
@@ -160,15 +173,8 @@ static int opcode_for(mw_conn *c, int kind)
 
 static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int kind)
 {
-    if (kind == MW_KIND_RAW) {
-        if (ws_client_state(&st->ws) != WS_STATE_OPEN) {
-            snprintf(c->proto_err, sizeof c->proto_err, "raw send is only possible on an open WebSocket");
-            return -1;
-        }
-        if (mw_buf_append(&c->out, p, n)) { strcpy(c->proto_err, "out of memory"); return -1; }
-        return 0;
-    }
-    int r = ws_client_send(&st->ws, opcode_for(c, kind), p, n, &c->out);
+    int r = kind == MW_KIND_RAW ? ws_client_send_raw(&st->ws, p, n, &c->out)
+                                : ws_client_send(&st->ws, opcode_for(c, kind), p, n, &c->out);
     if (r == 0) return 0;
     if (r == WS_E_SEND_UTF8) snprintf(c->proto_err, sizeof c->proto_err, "text message is not valid UTF-8, nothing sent");
     else snprintf(c->proto_err, sizeof c->proto_err, "%s", ws_strerror(r));
@@ -179,15 +185,21 @@ static int ws_start(mw_conn *c)
 {
     ws_state *st = state(c);
     if (!st) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
+    /* until this handshake completes, websocketClientProtocol reads as the offer */
+    free(c->ws_chosen_protocol);
+    c->ws_chosen_protocol = NULL;
+    /* Options set after an early send() (which made st) count: the engine has
+     * not started, so nothing is lost by configuring it afresh. */
+    engine_init(c, st);
     ws_header *hs = NULL;
     if (c->nheaders) {
         hs = calloc((size_t)c->nheaders, sizeof *hs);
         if (!hs) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
         for (int i = 0; i < c->nheaders; i++) {
             hs[i].name = c->headers[i].name;
-            hs[i].name_len = strlen(c->headers[i].name);
+            hs[i].name_len = c->headers[i].name_len;
             hs[i].value = c->headers[i].value;
-            hs[i].value_len = strlen(c->headers[i].value);
+            hs[i].value_len = c->headers[i].value_len;
         }
     }
     ws_request req = {
@@ -201,9 +213,13 @@ static int ws_start(mw_conn *c)
     };
     int r = ws_client_start(&st->ws, &req, &c->out);
     free(hs);
+    if (r == WS_E_HEADER) {
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s refused: %s; nothing was sent",
+                     c->url_str, ws_client_fail_message(&st->ws));
+        return -1;
+    }
     if (r != 0) {
-        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s: %s%s", c->url_str, ws_strerror(r),
-                     r == WS_E_HEADER ? " (a header name or value has CR, LF or NUL, or is not a valid token)" : "");
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s: %s", c->url_str, ws_strerror(r));
         return -1;
     }
     st->started = 1;
@@ -258,6 +274,14 @@ static int ws_send(mw_conn *c, const char *p, size_t n, int kind)
     ws_state *st = state(c);
     if (!st) { strcpy(c->proto_err, "out of memory"); return -1; }
     if (st->started) return ws_send_now(c, st, p, n, kind);
+    /* Queued before the transport is up: fix the frame type now (a later
+     * websocketType change must not retype it) and judge text now, so that
+     * send() can return false for it like for any other. */
+    if (kind != MW_KIND_RAW) kind = opcode_for(c, kind) == WS_OP_TEXT ? MW_KIND_TEXT : MW_KIND_BINARY;
+    if (kind == MW_KIND_TEXT && !ws_utf8_valid(p, n)) {
+        snprintf(c->proto_err, sizeof c->proto_err, "text message is not valid UTF-8, nothing sent");
+        return -1;
+    }
     char *rec = mw_buf_reserve(&st->pre, n + 9);
     if (!rec) { strcpy(c->proto_err, "out of memory"); return -1; }
     uint64_t len = n;

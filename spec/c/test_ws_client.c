@@ -493,6 +493,19 @@ static void test_leftover_and_pending(void)
     MW_CHECK(out_is(&t, "1(early);1(hi);10(p);"));
     MW_CHECK_EQ_INT(t.zero_copy, 2);
     t_free(&t);
+
+    /* Raw bytes keep their place among queued frames, before and after the 101. */
+    t_init(&t, 0, NULL);
+    MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_TEXT, "a", 1, &t.out), 0);
+    MW_CHECK_EQ_INT(ws_client_send_raw(&t.ws, "\x82\x80\0\0\0\0", 6, &t.out), 0);
+    MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_TEXT, "b", 1, &t.out), 0);
+    MW_CHECK_EQ_INT(t.out.len, 0);
+    MW_CHECK_EQ_INT(push(&t, S(RESP101)), (long)(sizeof RESP101 - 1));
+    MW_CHECK_EQ_INT(ws_client_send_raw(&t.ws, "\x81\x80\0\0\0\0", 6, &t.out), 0);
+    MW_CHECK(out_is(&t, "1(a);2();1(b);1();"));
+    MW_CHECK_EQ_INT(ws_client_close(&t.ws, 1000, NULL, 0, &t.out), 0);
+    MW_CHECK_EQ_INT(ws_client_send_raw(&t.ws, "x", 1, &t.out), WS_E_CLOSED);
+    t_free(&t);
 }
 
 /* ---- framing rules ------------------------------------------------------ */

@@ -72,6 +72,14 @@ void l_conn_register(lua_State *L, mw_rt *rt);
 void l_conn_stop_all(mw_rt *rt);
 void l_conn_anchor(lua_State *L, int idx, l_conn *lc);
 void l_conn_release(l_conn *lc);
+/* l_tls.c */
+struct mw_conn;
+/* Copy the userdata's (at index ud) context.ssl options into the C
+ * connection for its next connect; raises on a malformed option. */
+void l_tls_apply(lua_State *L, int ud, struct mw_conn *c);
+/* Push conn:tlsInfo(): {version=, cipher=, resumed=, alpn=} of the current
+ * (once closed, the last) connection's TLS handshake, or nil before it completes. */
+int l_tls_push_info(lua_State *L, struct mw_conn *c);
 /* l_timer.c */
 void l_timer_register(lua_State *L, mw_rt *rt);
 void l_timer_del_all(mw_rt *rt);

@@ -222,8 +222,7 @@ static int conn_newindex(lua_State *L)
     case P_TRANSPORT: {
         const char *t = luaL_checkstring(L, 3);
         if (strcmp(t, "tcp") == 0) { c->use_tls = c->url.tls; return 0; }
-        if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0)
-            return luaL_error(L, "transport \"%s\": TLS is not available in this build yet", t);
+        if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0) { c->use_tls = 1; return 0; }
         return luaL_error(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
     }
     case P_MAXSEND: {
@@ -359,8 +358,8 @@ static void apply_headers(lua_State *L, l_conn *lc)
     while (lua_next(L, -3)) {
         if (lua_type(L, -2) != LUA_TSTRING || !(lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
             luaL_error(L, "headers must map string names to string values");
-        h[i].name = (char *)lua_tostring(L, -2);
-        h[i].value = (char *)lua_tostring(L, -1);
+        h[i].name = (char *)lua_tolstring(L, -2, &h[i].name_len);
+        h[i].value = (char *)lua_tolstring(L, -1, &h[i].value_len);
         i++;
         lua_pop(L, 1);
     }
@@ -380,6 +379,7 @@ static int m_connect(lua_State *L)
     l_conn *lc = check_conn(L, 1);
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     apply_headers(L, lc);
+    l_tls_apply(L, 1, lc->c);
     if (lc->in_tx) {
         /* a declaration of the reload under way: connected (or matched to a
          * live connection) when the reload commits */
@@ -459,6 +459,7 @@ static int m_reconnect(lua_State *L)
     if (!(delay >= 0)) return luaL_argerror(L, 2, "delay must be >= 0");
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     apply_headers(L, lc);
+    l_tls_apply(L, 1, lc->c);
     if (lc->in_tx) { lc->want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
     anchor(L, 1, lc);
@@ -509,6 +510,7 @@ static int m_buffer_full(lua_State *L)
 
 static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->out.len); return 1; }
 static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->in.len); return 1; }
+static int m_tls_info(lua_State *L) { return l_tls_push_info(L, check_conn(L, 1)->c); }
 static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(check_conn(L, 1)->c->status)); return 1; }
 
 void l_conn_stop_all(mw_rt *rt)
@@ -534,7 +536,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
         {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
         {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
-        {NULL, NULL},
+        {"tlsInfo", m_tls_info}, {NULL, NULL},
     };
     /* module table is on top */
     luaL_newmetatable(L, MW_CONN_MT);

@@ -36,7 +36,8 @@ static int hook(mw_rt *rt, const char *phase, int nresults)
         return 0;
     }
     lua_pushstring(L, phase);
-    return mw_rt_call(rt, 1, nresults, phase);
+    /* "start" runs the new onWorkerStart, "done" the onWorkerReload callbacks */
+    return mw_rt_call(rt, 1, nresults, strcmp(phase, "done") == 0 ? "onWorkerReload" : "reload");
 }
 
 void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
@@ -217,7 +218,10 @@ int mw_rt_watch(mw_rt *rt)
     int top = lua_gettop(L);
     hook(rt, "files", 1);
     int nfiles = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+    /* the path strings stay on the stack (anchored) while they are used */
+    if (!lua_checkstack(L, nfiles + 1)) nfiles = 0;
     const char **paths = calloc((size_t)nfiles + 1, sizeof *paths);
+    if (!paths) { lua_settop(L, top); return -1; }
     int n = 0;
     paths[n++] = rt->script;
     for (int i = 1; i <= nfiles; i++) {

@@ -138,7 +138,10 @@ int luaopen_moonwire_core(lua_State *L)
         rt = lua_newuserdatauv(L, sizeof *rt, 0);
         memset(rt, 0, sizeof *rt);
         if (mw_loop_init(&rt->loop) != 0) return luaL_error(L, "moonwire: cannot create the event loop");
-        lua_pushthread(L);
+        /* The main thread, never the caller's: a require from inside a
+         * coroutine must not leave callbacks running on a thread that ends
+         * (and is collected) when the coroutine does. */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
         rt->L = lua_tothread(L, -1);
         lua_pop(L, 1);
         lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.hosted");

@@ -192,42 +192,81 @@ static int user_has(const ws_request *req, const char *name)
 static int add(mw_buf *b, const char *p, size_t n) { return mw_buf_append(b, p, n); }
 static int adds(mw_buf *b, const char *s) { return mw_buf_append(b, s, strlen(s)); }
 
+/* p[0..n) quoted for a message: at most 60 bytes, anything unprintable as \xHH. */
+static const char *quoted(char *buf, size_t cap, const char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (i == 60) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
+        else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    buf[o < cap ? o : cap - 1] = 0;
+    return buf;
+}
+
+/* A request field was refused: say which in ws->errmsg. Returns WS_E_HEADER. */
+static int bad_field(ws_client *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad_field(ws_client *ws, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ws->errmsg, sizeof ws->errmsg, fmt, ap);
+    va_end(ap);
+    return WS_E_HEADER;
+}
+
 int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
 {
+    char q[256];
     if (ws->started) return WS_E_STATE;
     /* Validate everything before writing anything. */
     if (!req->host || !req->host_len || has_ctl(req->host, req->host_len) ||
         memchr(req->host, ' ', req->host_len) || memchr(req->host, '/', req->host_len))
-        return WS_E_HEADER;
-    if (req->port < 0 || req->port > 65535) return WS_E_HEADER;
+        return bad_field(ws, "host \"%s\" is empty or has a CR, LF, NUL, space or slash",
+                         req->host ? quoted(q, sizeof q, req->host, req->host_len) : "");
+    if (req->port < 0 || req->port > 65535) return bad_field(ws, "port %d is out of range", req->port);
     if (req->path_len) {
-        if (req->path[0] != '/') return WS_E_HEADER;
+        if (req->path[0] != '/')
+            return bad_field(ws, "path \"%s\" does not start with /", quoted(q, sizeof q, req->path, req->path_len));
         for (size_t i = 0; i < req->path_len; i++) {
             unsigned char c = (unsigned char)req->path[i];
-            if (c <= 0x20 || c == 0x7f) return WS_E_HEADER;
+            if (c <= 0x20 || c == 0x7f)
+                return bad_field(ws, "path \"%s\" has a space or control character",
+                                 quoted(q, sizeof q, req->path, req->path_len));
         }
     }
-    if (req->origin && has_ctl(req->origin, req->origin_len)) return WS_E_HEADER;
+    if (req->origin && has_ctl(req->origin, req->origin_len))
+        return bad_field(ws, "websocketOrigin has a CR, LF or NUL");
     if (req->protocols) {
         /* A comma-separated list of tokens. */
         const char *p = req->protocols;
         size_t n = req->protocols_len, i = 0;
-        if (!n) return WS_E_HEADER;
+        if (!n) return bad_field(ws, "websocketClientProtocol is empty");
         while (i <= n) {
             size_t b = i;
             while (i < n && p[i] != ',') i++;
             size_t e = i;
             while (b < e && (p[b] == ' ' || p[b] == '\t')) b++;
             while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
-            if (!is_token(p + b, e - b)) return WS_E_HEADER;
+            if (!is_token(p + b, e - b))
+                return bad_field(ws, "websocketClientProtocol \"%s\" is not a comma-separated list of tokens",
+                                 quoted(q, sizeof q, p, n));
             i++;
         }
     }
     for (size_t i = 0; i < req->nheaders; i++) {
         const ws_header *h = &req->headers[i];
-        if (!h->name || !is_token(h->name, h->name_len) || reserved_header(h->name, h->name_len))
-            return WS_E_HEADER;
-        if (h->value_len && (!h->value || has_ctl(h->value, h->value_len))) return WS_E_HEADER;
+        if (!h->name || !is_token(h->name, h->name_len))
+            return bad_field(ws, "header \"%s\" is not a valid header name",
+                             h->name ? quoted(q, sizeof q, h->name, h->name_len) : "");
+        if (reserved_header(h->name, h->name_len))
+            return bad_field(ws, "header \"%s\" is set by the WebSocket handshake itself",
+                             quoted(q, sizeof q, h->name, h->name_len));
+        if (h->value_len && (!h->value || has_ctl(h->value, h->value_len)))
+            return bad_field(ws, "header \"%s\" has a CR, LF or NUL in its value",
+                             quoted(q, sizeof q, h->name, h->name_len));
     }
 
     unsigned char key[16];
@@ -631,6 +670,14 @@ int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_b
     if (opcode == WS_OP_TEXT && !ws_utf8_valid(data, len)) return WS_E_SEND_UTF8;
     mw_buf *dst = ws->state == WS_STATE_HANDSHAKE ? &ws->pending : out;
     return put_frame(ws, dst, opcode, data, len, NULL, 0);
+}
+
+int ws_client_send_raw(ws_client *ws, const char *data, size_t len, mw_buf *out)
+{
+    if (!ws->started) return WS_E_STATE;
+    if (ws->close_sent || ws->state == WS_STATE_FAILED) return WS_E_CLOSED;
+    mw_buf *dst = ws->state == WS_STATE_HANDSHAKE ? &ws->pending : out;
+    return mw_buf_append(dst, data, len) ? WS_E_NOMEM : 0;
 }
 
 int ws_client_close(ws_client *ws, int code, const char *reason, size_t n, mw_buf *out)

@@ -182,6 +182,13 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out);
  * WS_E_RANDOM or WS_E_NOMEM; on error nothing is written. */
 int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out);
 
+/* Append bytes exactly as given (the caller's own frames), in order with the
+ * frames ws_client_send makes: before the handshake completes they are
+ * queued inside the client too. Returns 0, WS_E_CLOSED (a close frame was
+ * sent, or the connection failed), WS_E_STATE (not started) or WS_E_NOMEM;
+ * on error nothing is written. */
+int ws_client_send_raw(ws_client *ws, const char *data, size_t len, mw_buf *out);
+
 /* Append a close frame (code 0: no status and no reason) and enter CLOSING
  * (CLOSED if the peer's close already arrived). Returns 0, WS_E_BAD_CODE
  * (not 1000-1003, 1007-1011, 3000-4999, or a reason without a code),
@@ -198,7 +205,9 @@ int ws_client_state(const ws_client *ws);
  * failures, or a close frame had already been sent). */
 int ws_client_fail_code(const ws_client *ws);
 
-/* The failure's WS_E_* code (0 if none) and its human message ("" if none). */
+/* The failure's WS_E_* code (0 if none) and its human message ("" if none).
+ * After ws_client_start returned WS_E_HEADER, the message names the refused
+ * field and why ("header \"X-A\" has a CR, LF or NUL in its value"). */
 int ws_client_error(const ws_client *ws);
 const char *ws_client_fail_message(const ws_client *ws);
 

@@ -1,0 +1,757 @@
+/* transport_tls: TLS 1.2/1.3 over the connection's socket with wolfSSL, driven
+ * by libev readiness; verification, contexts, sessions. Knows no Lua or protocols. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfio.h>
+#include "tls.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* One WOLFSSL_CTX per distinct set of the options that live in a context
+ * (trust anchors, client certificate); loading the system store costs
+ * milliseconds, so it happens once per process, not per connect. Files are
+ * read when the context is made: a changed CA file needs a new process. */
+typedef struct tls_ctx {
+    struct tls_ctx *next;
+    char *key;
+    WOLFSSL_CTX *ctx;
+} tls_ctx;
+
+static tls_ctx *g_ctxs;
+static int g_inited;
+
+typedef struct tls_conn {
+    mw_conn *c;
+    /* options, owned copies */
+    int verify_peer, verify_peer_name, allow_self_signed;
+    char *cafile, *capath, *peer_name, *local_cert, *local_pk, *alpn;
+
+    /* the current connection; reset by tls_close */
+    WOLFSSL *ssl;
+    ev_io hio;             /* handshake readiness, later the read/write cross-waits */
+    int handshaking;
+    int opening;           /* inside tls_open: completion is its return value */
+    int established;
+    int name_checked;      /* the verify callback matched the name */
+    int rd_term;           /* a read ended (1 EOF, 2 error) after returning data */
+    int rd_err;
+    int io_eof;            /* recv saw the peer's FIN */
+    int io_errno;          /* the last socket error, 0 none */
+    int peer_gone;         /* a send after the handshake found the peer gone */
+    char vmsg[640];        /* the first verification failure, in words */
+
+    /* survives reconnects; freed with the connection */
+    WOLFSSL_SESSION *session;
+    tls_ctx *session_ctx;  /* the context and name the session was made for */
+    char *session_name;
+    int have_info;
+    mw_tls_info info;
+} tls_conn;
+
+static void set_copy(char **slot, const char *s)
+{
+    free(*slot);
+    *slot = s ? strdup(s) : NULL;
+}
+
+void mw_tls_opts_init(mw_tls_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->verify_peer = 1;
+    o->verify_peer_name = 1;
+}
+
+static tls_conn *state_of(mw_conn *c)
+{
+    if (c->tp_state) return c->tp_state;
+    tls_conn *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->c = c;
+    st->verify_peer = 1;
+    st->verify_peer_name = 1;
+    c->tp_state = st;
+    return st;
+}
+
+int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
+{
+    tls_conn *st = state_of(c);
+    if (!st) return -1;
+    st->verify_peer = o->verify_peer;
+    st->verify_peer_name = o->verify_peer_name;
+    st->allow_self_signed = o->allow_self_signed;
+    set_copy(&st->cafile, o->cafile);
+    set_copy(&st->capath, o->capath);
+    set_copy(&st->peer_name, o->peer_name);
+    set_copy(&st->local_cert, o->local_cert);
+    set_copy(&st->local_pk, o->local_pk);
+    set_copy(&st->alpn, o->alpn);
+    if ((o->cafile && !st->cafile) || (o->capath && !st->capath) ||
+        (o->peer_name && !st->peer_name) || (o->local_cert && !st->local_cert) ||
+        (o->local_pk && !st->local_pk) || (o->alpn && !st->alpn))
+        return -1;
+    return 0;
+}
+
+int mw_tls_get_info(const mw_conn *c, mw_tls_info *out)
+{
+    const tls_conn *st = c->tp_state;
+    if (!st || !st->have_info) return 0;
+    *out = st->info;
+    return 1;
+}
+
+/* ---- contexts ---- */
+
+void mw_tls_shutdown(void)
+{
+    while (g_ctxs) {
+        tls_ctx *t = g_ctxs;
+        g_ctxs = t->next;
+        wolfSSL_CTX_free(t->ctx);
+        free(t->key);
+        free(t);
+    }
+    if (g_inited) {
+        wolfSSL_Cleanup();
+        g_inited = 0;
+    }
+}
+
+static void key_add(char *buf, size_t cap, size_t *len, const char *s)
+{
+    /* \x1f separates fields; \x1e stands for "not set" */
+    int n = snprintf(buf + *len, cap - *len, "%s\x1f", s ? s : "\x1e");
+    if (n > 0) *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
+}
+
+static tls_ctx *get_ctx(tls_conn *st, char *err, size_t errcap)
+{
+    char key[4 * 4096 + 16];
+    size_t kl = 0;
+    key_add(key, sizeof key, &kl, st->verify_peer ? "v" : "n");
+    key_add(key, sizeof key, &kl, st->cafile);
+    key_add(key, sizeof key, &kl, st->capath);
+    key_add(key, sizeof key, &kl, st->local_cert);
+    key_add(key, sizeof key, &kl, st->local_pk);
+    for (tls_ctx *t = g_ctxs; t; t = t->next)
+        if (strcmp(t->key, key) == 0) return t;
+
+    if (!g_inited) {
+        if (wolfSSL_Init() != WOLFSSL_SUCCESS) { snprintf(err, errcap, "cannot initialise wolfSSL"); return NULL; }
+        g_inited = 1;
+        atexit(mw_tls_shutdown);
+    }
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    if (!ctx) { snprintf(err, errcap, "cannot create a TLS context (out of memory)"); return NULL; }
+    wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
+    /* Each wolfSSL_write then sends one record and reports it only once it
+     * is on the socket, so conn's byte accounting and backpressure see what
+     * the kernel took, as with plain TCP. */
+    wolfSSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (st->verify_peer) {
+        int ok;
+        if (st->cafile || st->capath) {
+            ok = wolfSSL_CTX_load_verify_locations_ex(ctx, st->cafile, st->capath,
+                                                      st->capath ? WOLFSSL_LOAD_FLAG_IGNORE_ERR : 0);
+            if (ok != WOLFSSL_SUCCESS) {
+                snprintf(err, errcap, "cannot load CA certificates from %s%s%s (ssl.cafile/ssl.capath)",
+                         st->cafile ? st->cafile : "", st->cafile && st->capath ? " and " : "",
+                         st->capath ? st->capath : "");
+                goto fail;
+            }
+        } else if (wolfSSL_CTX_load_system_CA_certs(ctx) != WOLFSSL_SUCCESS) {
+            snprintf(err, errcap, "no system CA certificates found (install ca-certificates, or set ssl.cafile)");
+            goto fail;
+        }
+    }
+    if (st->local_cert) {
+        const char *pk = st->local_pk ? st->local_pk : st->local_cert;
+        if (wolfSSL_CTX_use_certificate_chain_file(ctx, st->local_cert) != WOLFSSL_SUCCESS) {
+            snprintf(err, errcap, "cannot load the client certificate %s (ssl.local_cert)", st->local_cert);
+            goto fail;
+        }
+        if (wolfSSL_CTX_use_PrivateKey_file(ctx, pk, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+            snprintf(err, errcap, "cannot load the client key %s (ssl.local_pk)", pk);
+            goto fail;
+        }
+        if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+            snprintf(err, errcap, "the client key %s does not match the certificate %s", pk, st->local_cert);
+            goto fail;
+        }
+    } else if (st->local_pk) {
+        snprintf(err, errcap, "ssl.local_pk is set without ssl.local_cert");
+        goto fail;
+    }
+    tls_ctx *t = calloc(1, sizeof *t);
+    if (!t || !(t->key = strdup(key))) { free(t); snprintf(err, errcap, "out of memory"); goto fail; }
+    t->ctx = ctx;
+    t->next = g_ctxs;
+    g_ctxs = t;
+    return t;
+fail:
+    wolfSSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* ---- verification ---- */
+
+static const char *verify_name(const tls_conn *st)
+{
+    return st->peer_name ? st->peer_name : st->c->url.host;
+}
+
+/* An IP literal (a zone, "fe80::1%eth0", is left out) in buf; 1 when it is one. */
+static int ip_literal(const char *name, char *buf, size_t cap)
+{
+    unsigned char a[16];
+    snprintf(buf, cap, "%s", name);
+    char *pct = strchr(buf, '%');
+    if (pct) *pct = 0;
+    return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
+}
+
+static int name_matches(const tls_conn *st, WOLFSSL_X509 *x)
+{
+    char ip[64];
+    const char *name = verify_name(st);
+    if (ip_literal(name, ip, sizeof ip)) return wolfSSL_X509_check_ip_asc(x, ip, 0) == 1;
+    return wolfSSL_X509_check_host(x, name, strlen(name), 0, NULL) == 1;
+}
+
+static void list_add(char *buf, size_t cap, const char *s, size_t n)
+{
+    size_t len = strlen(buf);
+    if (len + n + 3 >= cap) return;
+    if (len) { memcpy(buf + len, ", ", 2); len += 2; }
+    memcpy(buf + len, s, n);
+    buf[len + n] = 0;
+}
+
+/* GeneralName choices of RFC 5280 (wolfSSL's GEN_* live in its OpenSSL shim). */
+enum { SAN_DNS = 2, SAN_IP = 7 };
+
+/* The names a certificate is valid for: its DNS and IP SANs, else its CN. */
+static void cert_names(WOLFSSL_X509 *x, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    WOLFSSL_STACK *sk = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    int n = sk ? wolfSSL_sk_GENERAL_NAME_num(sk) : 0;
+    for (int i = 0; i < n; i++) {
+        WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(sk, i);
+        if (!g) continue;
+        if (g->type == SAN_DNS && g->d.dNSName) {
+            list_add(buf, cap, (const char *)wolfSSL_ASN1_STRING_data(g->d.dNSName),
+                     (size_t)wolfSSL_ASN1_STRING_length(g->d.dNSName));
+        } else if (g->type == SAN_IP && g->d.iPAddress) {
+            int len = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
+            char s[64];
+            if ((len == 4 || len == 16) &&
+                inet_ntop(len == 4 ? AF_INET : AF_INET6, wolfSSL_ASN1_STRING_data(g->d.iPAddress), s, sizeof s))
+                list_add(buf, cap, s, strlen(s));
+        }
+    }
+    if (sk) wolfSSL_GENERAL_NAMES_free(sk);
+    if (!buf[0]) {
+        char cn[256];
+        WOLFSSL_X509_NAME *subj = wolfSSL_X509_get_subject_name(x);
+        if (subj && wolfSSL_X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof cn) > 0)
+            list_add(buf, cap, cn, strlen(cn));
+    }
+    if (!buf[0]) snprintf(buf, cap, "no name");
+}
+
+static void name_mismatch(tls_conn *st, WOLFSSL_X509 *x)
+{
+    char names[300];
+    cert_names(x, names, sizeof names);
+    snprintf(st->vmsg, sizeof st->vmsg, "hostname mismatch: certificate is for %s, not %.255s",
+             names, verify_name(st));
+}
+
+static int self_issued(WOLFSSL_X509 *x)
+{
+    WOLFSSL_X509_NAME *s = wolfSSL_X509_get_subject_name(x), *i = wolfSSL_X509_get_issuer_name(x);
+    return s && i && wolfSSL_X509_NAME_cmp(s, i) == 0;
+}
+
+/* wolfSSL reports verification errors as its own codes, or as X509_V_ERR_*
+ * ones in OpenSSL-compatible builds: accept both. */
+static int is_no_issuer(int e)
+{
+    return e == ASN_NO_SIGNER_E || e == ASN_SELF_SIGNED_E ||
+           e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+           e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
+static void cert_time(WOLFSSL_ASN1_TIME *t, char *buf, int cap)
+{
+    if (!t || !wolfSSL_ASN1_TIME_to_string(t, buf, cap)) snprintf(buf, (size_t)cap, "?");
+}
+
+static void describe_verify_error(tls_conn *st, int err, WOLFSSL_X509 *x, int depth)
+{
+    char what[300], when[64], who[200];
+    const char *whose = depth > 0 ? "an issuing CA's " : "";
+    if (is_no_issuer(err)) {
+        if (x && depth == 0 && self_issued(x)) {
+            snprintf(what, sizeof what, "self-signed certificate");
+        } else {
+            WOLFSSL_X509_NAME *iss = x ? wolfSSL_X509_get_issuer_name(x) : NULL;
+            if (!iss || !wolfSSL_X509_NAME_oneline(iss, who, sizeof who)) snprintf(who, sizeof who, "?");
+            snprintf(what, sizeof what, x && self_issued(x)
+                     ? "self-signed certificate in the chain, not trusted (%s)"
+                     : "unknown certificate authority (issuer %s)", who);
+        }
+    } else if (err == ASN_AFTER_DATE_E || err == X509_V_ERR_CERT_HAS_EXPIRED ||
+               err == X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD) {
+        cert_time(x ? wolfSSL_X509_get_notAfter(x) : NULL, when, sizeof when);
+        snprintf(what, sizeof what, "%scertificate expired (not valid after %s)", whose, when);
+    } else if (err == ASN_BEFORE_DATE_E || err == X509_V_ERR_CERT_NOT_YET_VALID ||
+               err == X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD) {
+        cert_time(x ? wolfSSL_X509_get_notBefore(x) : NULL, when, sizeof when);
+        snprintf(what, sizeof what, "%scertificate not yet valid (not before %s)", whose, when);
+    } else if (err == ASN_SIG_CONFIRM_E || err == X509_V_ERR_CERT_SIGNATURE_FAILURE) {
+        snprintf(what, sizeof what, "%scertificate has a bad signature", whose);
+    } else {
+        const char *s = err < 0 ? wc_GetErrorString(err) : wolfSSL_X509_verify_cert_error_string(err);
+        snprintf(what, sizeof what, "%s (error %d at depth %d)", s ? s : "verification error", err, depth);
+    }
+    snprintf(st->vmsg, sizeof st->vmsg, "certificate verify failed for %.255s: %s", verify_name(st), what);
+}
+
+/* Called for every certificate of the chain (wolfSSL's ALWAYS_VERIFY_CB), the
+ * leaf last at depth 0: applies allow_self_signed and matches the name there,
+ * so a wrong certificate aborts the handshake with an alert. */
+static int verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
+{
+    tls_conn *st = store->userCtx;
+    if (!st) return ok;
+    int depth = store->error_depth;
+    WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+    if (!ok) {
+        int err = store->error;
+        if (st->allow_self_signed && depth == 0 && x && self_issued(x) && is_no_issuer(err)) {
+            ok = 1;
+        } else {
+            if (!st->vmsg[0]) describe_verify_error(st, err, x, depth);
+            return 0;
+        }
+    }
+    if (depth == 0 && x && st->verify_peer_name) {
+        st->name_checked = 1;
+        if (!name_matches(st, x)) {
+            if (!st->vmsg[0]) name_mismatch(st, x);
+            return 0;
+        }
+    }
+    return ok;
+}
+
+/* ---- errors in words ---- */
+
+static const char *alert_name(int code)
+{
+    switch (code) {
+    case 0: return "close_notify";
+    case 10: return "unexpected_message";
+    case 20: return "bad_record_mac";
+    case 22: return "record_overflow";
+    case 40: return "handshake_failure";
+    case 42: return "bad_certificate";
+    case 43: return "unsupported_certificate";
+    case 44: return "certificate_revoked";
+    case 45: return "certificate_expired";
+    case 46: return "certificate_unknown";
+    case 47: return "illegal_parameter";
+    case 48: return "unknown_ca";
+    case 49: return "access_denied";
+    case 50: return "decode_error";
+    case 51: return "decrypt_error";
+    case 70: return "protocol_version";
+    case 71: return "insufficient_security";
+    case 80: return "internal_error";
+    case 86: return "inappropriate_fallback";
+    case 90: return "user_canceled";
+    case 109: return "missing_extension";
+    case 110: return "unsupported_extension";
+    case 112: return "unrecognized_name";
+    case 116: return "certificate_required";
+    case 120: return "no_application_protocol";
+    default: return "unknown alert";
+    }
+}
+
+static int peer_closed(int e)
+{
+    return e == SOCKET_PEER_CLOSED_E || e == WOLFSSL_ERROR_SYSCALL;
+}
+
+/* Describe the wolfSSL error e on st->ssl in words. */
+static void describe_error(tls_conn *st, int e, char *buf, size_t cap)
+{
+    const char *when = st->handshaking ? " during the handshake" : "";
+    WOLFSSL_ALERT_HISTORY h;
+    memset(&h, 0, sizeof h);
+    h.last_rx.code = -1;
+    if (st->vmsg[0]) {
+        snprintf(buf, cap, "%s", st->vmsg);
+    } else if (e == FATAL_ERROR && wolfSSL_get_alert_history(st->ssl, &h) == WOLFSSL_SUCCESS &&
+               h.last_rx.code >= 0) {
+        snprintf(buf, cap, "the server sent alert %s (%d)%s", alert_name(h.last_rx.code), h.last_rx.code,
+                 h.last_rx.code == 116 ? ": it requires a client certificate (set ssl.local_cert and ssl.local_pk)"
+                                       : "");
+    } else if (peer_closed(e) || e == SOCKET_ERROR_E) {
+        int en = st->io_errno;
+        if (en == 0 || en == EPIPE) snprintf(buf, cap, "the server closed the connection%s", when);
+        else if (en == ECONNRESET) snprintf(buf, cap, "the server reset the connection%s", when);
+        else snprintf(buf, cap, "socket error%s: %s", when, strerror(en));
+    } else if (e == VERSION_ERROR) {
+        snprintf(buf, cap, "no TLS version in common (TLS 1.2 or 1.3 is needed)");
+    } else if (e == MATCH_SUITE_ERROR) {
+        snprintf(buf, cap, "no cipher suite in common");
+    } else if (e == DOMAIN_NAME_MISMATCH) {
+        snprintf(buf, cap, "hostname mismatch: certificate is not for %s", verify_name(st));
+    } else {
+        char s[WOLFSSL_MAX_ERROR_SZ];
+        wolfSSL_ERR_error_string_n((unsigned long)e, s, sizeof s);
+        snprintf(buf, cap, "%s", s);
+    }
+}
+
+/* ---- socket I/O for wolfSSL ---- */
+
+/* Our own callbacks rather than wolfSSL's: they record why the socket failed
+ * (EOF, reset) for the messages, and keep a send to a vanished peer from
+ * putting wolfSSL in an error state in which it would no longer read the
+ * alert that explains it. */
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    tls_conn *st = ctx;
+    for (;;) {
+        ssize_t n = recv(st->c->fd, buf, (size_t)sz, 0);
+        if (n > 0) return (int)n;
+        if (n == 0) { st->io_eof = 1; return WOLFSSL_CBIO_ERR_CONN_CLOSE; }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;
+        st->io_errno = errno;
+        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+    }
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    tls_conn *st = ctx;
+    for (;;) {
+        ssize_t n = send(st->c->fd, buf, (size_t)sz, MSG_NOSIGNAL);
+        if (n >= 0) return (int)n;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_WRITE;
+        st->io_errno = errno;
+        if ((errno == EPIPE || errno == ECONNRESET) && st->established) {
+            st->peer_gone = errno; /* tls_write reports it, after looking for an alert */
+            return WOLFSSL_CBIO_ERR_WANT_WRITE;
+        }
+        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST
+               : errno == EPIPE    ? WOLFSSL_CBIO_ERR_CONN_CLOSE
+                                   : WOLFSSL_CBIO_ERR_GENERAL;
+    }
+}
+
+/* ---- the handshake ---- */
+
+static void hio_want(tls_conn *st, int events)
+{
+    struct ev_loop *ev = st->c->loop->ev;
+    if (ev_is_active(&st->hio)) {
+        if ((st->hio.events & (EV_READ | EV_WRITE)) == events) return;
+        ev_io_stop(ev, &st->hio);
+    }
+    ev_io_set(&st->hio, st->c->fd, events);
+    ev_io_start(ev, &st->hio);
+}
+
+static void hio_stop(tls_conn *st)
+{
+    if (ev_is_active(&st->hio)) ev_io_stop(st->c->loop->ev, &st->hio);
+}
+
+static void snapshot_info(tls_conn *st)
+{
+    mw_tls_info *i = &st->info;
+    memset(i, 0, sizeof *i);
+    int cs = wolfSSL_get_current_cipher_suite(st->ssl);
+    const char *v = wolfSSL_get_version(st->ssl);
+    const char *ci = wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(cs >> 8), (unsigned char)cs);
+    if (!ci || !ci[0] || strcmp(ci, "None") == 0) ci = wolfSSL_get_cipher_name(st->ssl);
+    snprintf(i->version, sizeof i->version, "%s", v ? v : "?");
+    snprintf(i->cipher, sizeof i->cipher, "%s", ci ? ci : "?");
+    char *proto = NULL;
+    unsigned short plen = 0;
+    if (wolfSSL_ALPN_GetProtocol(st->ssl, &proto, &plen) == WOLFSSL_SUCCESS && proto)
+        snprintf(i->alpn, sizeof i->alpn, "%.*s", (int)plen, proto);
+    i->resumed = wolfSSL_session_reused(st->ssl) == 1;
+    st->have_info = 1;
+}
+
+static void drop_session(tls_conn *st)
+{
+    if (st->session) wolfSSL_SESSION_free(st->session);
+    st->session = NULL;
+    st->session_ctx = NULL;
+    free(st->session_name);
+    st->session_name = NULL;
+}
+
+/* One step of the handshake. Returns 0 when done (outside tls_open the
+ * connection is told), 1 in progress, -1 failed (reported). */
+static int handshake_step(tls_conn *st)
+{
+    mw_conn *c = st->c;
+    int r = wolfSSL_connect(st->ssl);
+    if (r != WOLFSSL_SUCCESS) {
+        int e = wolfSSL_get_error(st->ssl, r);
+        if (e == WOLFSSL_ERROR_WANT_READ) { hio_want(st, EV_READ); return 1; }
+        if (e == WOLFSSL_ERROR_WANT_WRITE) { hio_want(st, EV_WRITE); return 1; }
+        char why[sizeof ((tls_conn *)0)->vmsg + 64];
+        describe_error(st, e, why, sizeof why);
+        drop_session(st);
+        mw_conn_fail(c, MW_E_TLS_FAIL, "tls handshake with %s: %s", c->url_str, why);
+        return -1;
+    }
+    hio_stop(st);
+    st->handshaking = 0;
+    int resumed = wolfSSL_session_reused(st->ssl) == 1;
+    /* verify_peer = false leaves the name to check here (as PHP does, the two
+     * options are independent); a resumed session was checked when made. */
+    if (st->verify_peer_name && !st->name_checked && !resumed) {
+        WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(st->ssl);
+        int ok = x && name_matches(st, x);
+        if (!ok) {
+            if (x) name_mismatch(st, x);
+            else snprintf(st->vmsg, sizeof st->vmsg, "the server sent no certificate to check %s against",
+                          verify_name(st));
+        }
+        if (x) wolfSSL_X509_free(x);
+        if (!ok) {
+            drop_session(st);
+            mw_conn_fail(c, MW_E_TLS_FAIL, "tls handshake with %s: %s", c->url_str, st->vmsg);
+            return -1;
+        }
+    }
+    st->established = 1;
+    snapshot_info(st);
+    if (st->opening) return 0;
+    mw_conn_deadline(c, 0);
+    mw_conn_transport_ready(c);
+    return 0;
+}
+
+static void hio_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)revents;
+    tls_conn *st = container_of(w, tls_conn, hio);
+    mw_conn *c = st->c;
+    if (st->handshaking) { handshake_step(st); return; }
+    /* A read that needed the socket writable (or a write that needed it
+     * readable) is retried through conn's own watcher. */
+    ev_io_stop(ev, w);
+    if (ev_is_active(&c->rio)) ev_feed_event(ev, &c->rio, EV_READ);
+    if (ev_is_active(&c->wio)) ev_feed_event(ev, &c->wio, EV_WRITE);
+}
+
+static int tls_open(mw_conn *c)
+{
+    tls_conn *st = state_of(c);
+    if (!st) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str); return -1; }
+    char err[512];
+    tls_ctx *tc = get_ctx(st, err, sizeof err);
+    if (!tc) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: %s", c->url_str, err); return -1; }
+    st->ssl = wolfSSL_new(tc->ctx);
+    if (!st->ssl) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str); return -1; }
+    st->vmsg[0] = 0;
+    st->name_checked = st->established = st->rd_term = st->have_info = 0;
+    st->io_eof = st->io_errno = st->peer_gone = 0;
+    wolfSSL_SSLSetIORecv(st->ssl, io_recv);
+    wolfSSL_SSLSetIOSend(st->ssl, io_send);
+    wolfSSL_SetIOReadCtx(st->ssl, st);
+    wolfSSL_SetIOWriteCtx(st->ssl, st);
+    const char *name = verify_name(st);
+    char ip[64];
+    if (!ip_literal(name, ip, sizeof ip) && name[0])
+        wolfSSL_UseSNI(st->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)strlen(name));
+    if (st->alpn && st->alpn[0]) {
+        char *list = strdup(st->alpn);  /* wolfSSL_UseALPN takes a mutable list */
+        int ok = list && wolfSSL_UseALPN(st->ssl, list, (unsigned)strlen(list),
+                                         WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) == WOLFSSL_SUCCESS;
+        free(list);
+        if (!ok) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: invalid ssl.alpn \"%s\"", c->url_str, st->alpn); return -1; }
+    }
+    wolfSSL_UseSessionTicket(st->ssl);
+    wolfSSL_SetCertCbCtx(st->ssl, st);
+    wolfSSL_set_verify(st->ssl, st->verify_peer ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE,
+                       st->verify_peer ? verify_cb : NULL);
+    if (st->session && st->session_ctx == tc && st->session_name && strcmp(st->session_name, name) == 0)
+        wolfSSL_set_session(st->ssl, st->session);
+    else
+        drop_session(st);
+    st->session_ctx = tc;
+    if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
+    ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
+    st->handshaking = 1;
+    st->opening = 1;
+    int r = handshake_step(st);
+    st->opening = 0;
+    return r;
+}
+
+/* ---- data ---- */
+
+static long read_end(tls_conn *st, int term, int e)
+{
+    if (term == 1) return 0;
+    mw_conn *c = st->c;
+    char why[sizeof ((tls_conn *)0)->vmsg + 64];
+    describe_error(st, e, why, sizeof why);
+    mw_conn_fail(c, MW_E_TLS_FAIL, "tls read %s: %s", c->url_str, why);
+    return MW_IO_ERROR;
+}
+
+static long tls_read(mw_conn *c, char *p, size_t cap)
+{
+    tls_conn *st = c->tp_state;
+    if (!st || !st->ssl) { errno = EBADF; return MW_IO_ERROR; }
+    if (st->rd_term) return read_end(st, st->rd_term, st->rd_err);
+    size_t got = 0;
+    /* Several records per call: wolfSSL hands out one record per read. */
+    while (got < cap) {
+        size_t want = cap - got > (1u << 30) ? (1u << 30) : cap - got;
+        int r = wolfSSL_read(st->ssl, p + got, (int)want);
+        if (r > 0) { got += (size_t)r; continue; }
+        int e = wolfSSL_get_error(st->ssl, r);
+        if (e == WOLFSSL_ERROR_WANT_READ) break;
+        if (e == WOLFSSL_ERROR_WANT_WRITE) { hio_want(st, EV_WRITE); break; }
+        /* a close without close_notify is an end too, as most servers do it */
+        int term = e == WOLFSSL_ERROR_ZERO_RETURN || (e != FATAL_ERROR && st->io_eof) ? 1 : 2;
+        if (got) { st->rd_term = term; st->rd_err = e; break; } /* data first, the end next call */
+        return read_end(st, term, e);
+    }
+    return got ? (long)got : MW_IO_AGAIN;
+}
+
+static int tls_pending(mw_conn *c)
+{
+    tls_conn *st = c->tp_state;
+    return st && st->ssl && (st->rd_term || wolfSSL_pending(st->ssl) > 0);
+}
+
+/* A send found the peer gone: before it closed it may have said why (TLS 1.3
+ * judges a client certificate after the client's handshake ended), so read
+ * what it sent for a fatal alert. The connection fails either way. */
+static void report_peer_gone(tls_conn *st)
+{
+    mw_conn *c = st->c;
+    char scratch[4096], why[sizeof ((tls_conn *)0)->vmsg + 64];
+    for (int i = 0; i < 64; i++)
+        if (wolfSSL_read(st->ssl, scratch, sizeof scratch) <= 0) break;
+    WOLFSSL_ALERT_HISTORY h;
+    memset(&h, 0, sizeof h);
+    h.last_rx.code = -1;
+    if (wolfSSL_get_alert_history(st->ssl, &h) == WOLFSSL_SUCCESS && h.last_rx.code > 0 && h.last_rx.level == 2) {
+        describe_error(st, FATAL_ERROR, why, sizeof why);
+        mw_conn_fail(c, MW_E_TLS_FAIL, "tls read %s: %s", c->url_str, why);
+        return;
+    }
+    st->io_errno = st->peer_gone;
+    describe_error(st, SOCKET_ERROR_E, why, sizeof why);
+    mw_conn_fail(c, MW_E_TLS_FAIL, "tls write %s: %s", c->url_str, why);
+}
+
+static long tls_write(mw_conn *c, const char *p, size_t n)
+{
+    tls_conn *st = c->tp_state;
+    if (!st || !st->ssl) { errno = EBADF; return MW_IO_ERROR; }
+    size_t done = 0;
+    /* After WANT_WRITE wolfSSL must be called again with the same bytes: conn
+     * does not move the head of its output buffer until bytes are reported. */
+    while (done < n) {
+        size_t chunk = n - done > (1u << 20) ? (1u << 20) : n - done;
+        int r = wolfSSL_write(st->ssl, p + done, (int)chunk);
+        if (r > 0) { done += (size_t)r; continue; }
+        int e = wolfSSL_get_error(st->ssl, r);
+        if (e == WOLFSSL_ERROR_WANT_WRITE && st->peer_gone) {
+            if (done) break; /* report those bytes; the next call fails */
+            report_peer_gone(st);
+            return MW_IO_ERROR;
+        }
+        if (e == WOLFSSL_ERROR_WANT_WRITE) break;
+        if (e == WOLFSSL_ERROR_WANT_READ) { hio_want(st, EV_READ); break; }
+        if (done) break; /* wolfSSL keeps the error: the next call reports it */
+        char why[sizeof ((tls_conn *)0)->vmsg + 64];
+        describe_error(st, e, why, sizeof why);
+        mw_conn_fail(c, MW_E_TLS_FAIL, "tls write %s: %s", c->url_str, why);
+        return MW_IO_ERROR;
+    }
+    return done ? (long)done : MW_IO_AGAIN;
+}
+
+static void tls_close(mw_conn *c)
+{
+    tls_conn *st = c->tp_state;
+    if (!st) return;
+    hio_stop(st);
+    if (st->ssl) {
+        if (st->established) {
+            /* Keep the newest resumable session: TLS 1.3 tickets arrive after
+             * the handshake, so this is the moment that has them. */
+            WOLFSSL_SESSION *s = wolfSSL_get1_session(st->ssl);
+            if (s && wolfSSL_SESSION_is_resumable(s)) {
+                if (st->session) wolfSSL_SESSION_free(st->session);
+                st->session = s;
+            } else if (s) {
+                wolfSSL_SESSION_free(s);
+            }
+            wolfSSL_shutdown(st->ssl); /* close_notify, best effort: never waits */
+        }
+        wolfSSL_free(st->ssl);
+        st->ssl = NULL;
+    }
+    st->handshaking = st->opening = st->established = st->rd_term = 0;
+}
+
+void mw_tls_conn_free(mw_conn *c)
+{
+    tls_conn *st = c->tp_state;
+    if (!st) return;
+    tls_close(c);
+    drop_session(st);
+    free(st->cafile);
+    free(st->capath);
+    free(st->peer_name);
+    free(st->local_cert);
+    free(st->local_pk);
+    free(st->alpn);
+    free(st);
+    c->tp_state = NULL;
+}
+
+const mw_transport_vt mw_transport_tls = {
+    .name = "tls",
+    .open = tls_open,
+    .read = tls_read,
+    .write = tls_write,
+    .close = tls_close,
+    .pending = tls_pending,
+};
