@@ -21,12 +21,25 @@ struct mw_watch {
     void *ud;
     watched *files;
     int nfiles;
+    int writing;         /* a watched file was modified and not yet closed */
+    double since;        /* when the first change of this batch was seen */
 };
+
+/* A change is reported once 50 ms pass without another. A file written in
+ * place (truncated, then written) is waited for until its writer closes it,
+ * for up to a second, so a reload never reads it half-written or empty. */
+#define SETTLE 0.05
+#define WRITE_WAIT 1.0
 
 static void settle_cb(mw_timer *t, void *ud)
 {
     (void)t;
     mw_watch *w = ud;
+    if (w->writing && mw_monotonic() - w->since < WRITE_WAIT) {
+        mw_timer_start(&w->settle, SETTLE, 0);
+        return;
+    }
+    w->writing = 0;
     w->cb(w->ud);
 }
 
@@ -41,12 +54,19 @@ static void io_cb(struct ev_loop *ev, ev_io *io, int revents)
         if (n <= 0) break;
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *e = (struct inotify_event *)p;
-            for (int i = 0; i < w->nfiles && e->len; i++)
-                if (w->files[i].wd == e->wd && strcmp(w->files[i].base, e->name) == 0) hit = 1;
+            int mine = 0;
+            for (int i = 0; i < w->nfiles && e->len && !mine; i++)
+                if (w->files[i].wd == e->wd && strcmp(w->files[i].base, e->name) == 0) mine = 1;
+            if (mine) {
+                if (!hit && !mw_timer_active(&w->settle)) w->since = mw_monotonic();
+                hit = 1;
+                if (e->mask & IN_MODIFY) w->writing = 1;
+                if (e->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) w->writing = 0;
+            }
             p += sizeof *e + e->len;
         }
     }
-    if (hit) mw_timer_start(&w->settle, 0.05, 0);
+    if (hit) mw_timer_start(&w->settle, SETTLE, 0);
 }
 
 mw_watch *mw_watch_new(mw_loop *l, void (*cb)(void *ud), void *ud, char *err, size_t errcap)
@@ -68,12 +88,15 @@ mw_watch *mw_watch_new(mw_loop *l, void (*cb)(void *ud), void *ud, char *err, si
     return w;
 }
 
-static void clear_files(mw_watch *w)
+/* Free the set; a directory's watch is removed only when no entry of `keep`
+ * (the new set, NULL for none) still uses it. */
+static void clear_files(mw_watch *w, const watched *keep, int nkeep)
 {
     for (int i = 0; i < w->nfiles; i++) {
-        int shared = 0;
-        for (int j = 0; j < i; j++) if (w->files[j].wd == w->files[i].wd) shared = 1;
-        if (!shared) inotify_rm_watch(w->fd, w->files[i].wd);
+        int used = 0;
+        for (int j = 0; j < i; j++) if (w->files[j].wd == w->files[i].wd) used = 1; /* removed already */
+        for (int j = 0; j < nkeep; j++) if (keep[j].wd == w->files[i].wd) used = 1;
+        if (!used && w->files[i].wd >= 0) inotify_rm_watch(w->fd, w->files[i].wd);
         free(w->files[i].dir);
         free(w->files[i].base);
     }
@@ -84,31 +107,43 @@ static void clear_files(mw_watch *w)
 
 int mw_watch_set(mw_watch *w, const char *const *paths, int n, char *err, size_t errcap)
 {
-    clear_files(w);
-    w->files = calloc((size_t)(n ? n : 1), sizeof *w->files);
-    if (!w->files) { snprintf(err, errcap, "out of memory"); return -1; }
-    for (int i = 0; i < n; i++) {
+    /* The new set is built before the old one goes: inotify_add_watch on a
+     * directory watched already returns its wd, so the directories of both
+     * sets are watched without a gap, and an edit made while a reload
+     * re-sets the watches (right after "reloaded") is not lost. */
+    watched *files = calloc((size_t)(n ? n : 1), sizeof *files);
+    if (!files) { snprintf(err, errcap, "out of memory"); return -1; }
+    int nf = 0, r = 0;
+    for (int i = 0; i < n && r == 0; i++) {
         char full[PATH_MAX];
         if (!realpath(paths[i], full)) snprintf(full, sizeof full, "%s", paths[i]);
         char *slash = strrchr(full, '/');
-        watched *f = &w->files[w->nfiles];
+        watched *f = &files[nf];
         f->dir = slash ? strndup(full, (size_t)(slash == full ? 1 : slash - full)) : strdup(".");
         f->base = strdup(slash ? slash + 1 : full);
-        if (!f->dir || !f->base) { free(f->dir); free(f->base); snprintf(err, errcap, "out of memory"); return -1; }
+        if (!f->dir || !f->base) {
+            free(f->dir); free(f->base);
+            snprintf(err, errcap, "out of memory");
+            r = -1;
+            break;
+        }
         f->wd = inotify_add_watch(w->fd, f->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY);
-        w->nfiles++;
+        nf++;
         if (f->wd < 0) {
             snprintf(err, errcap, "watch %s: %s", f->dir, strerror(errno));
-            return -1;
+            r = -1;
         }
     }
-    return 0;
+    clear_files(w, files, nf);
+    w->files = files;
+    w->nfiles = nf;
+    return r;
 }
 
 void mw_watch_free(mw_watch *w)
 {
     if (!w) return;
-    clear_files(w);
+    clear_files(w, NULL, 0);
     mw_timer_stop(&w->settle);
     ev_io_stop(w->loop->ev, &w->io);
     close(w->fd);

@@ -44,11 +44,16 @@ end
 
 -- Modules the script loaded from its own directory: reloaded with it, and
 -- watched by --watch. name -> file.
-local function local_modules()
+local function local_path()
   local script = core.scriptPath()
-  if not script then return {} end
+  if not script then return nil end
   local dir = script:match("^(.*)/[^/]*$") or "."
-  local path = dir .. "/?.lua;" .. dir .. "/?/init.lua"
+  return dir .. "/?.lua;" .. dir .. "/?/init.lua"
+end
+
+local function local_modules()
+  local path = local_path()
+  if not path then return {} end
   local found = {}
   for name in pairs(package.loaded) do
     if type(name) == "string" and not name:find("^moonwire") then
@@ -59,9 +64,37 @@ local function local_modules()
   return found
 end
 
-local saved
+-- Names required since the last reload began, loaded or not: a module that
+-- fails to compile is not in package.loaded, yet a fix to it must be seen by
+-- --watch, for the next good save to apply. A searcher that finds nothing.
+local required = {}
+table.insert(package.searchers, 1, function(name)
+  if type(name) == "string" and not name:find("^moonwire") then required[name] = true end
+  return nil
+end)
+
+-- The globals as they were before a reload: the new script assigns globals as
+-- it runs (`function handler() ... end`), and old callbacks that call them
+-- must not see the new ones when the reload fails. Raw, so a strict-mode
+-- metatable on _G plays no part.
+local function snapshot(t)
+  local s = {}
+  for k, v in next, t do s[k] = v end
+  return s
+end
+
+local function restore(t, s)
+  for k in next, t do
+    if s[k] == nil then rawset(t, k, nil) end -- clearing a field is allowed during next
+  end
+  for k, v in next, s do rawset(t, k, v) end
+end
+
+local saved, saved_globals
 core.setReloadHook(function(phase)
   if phase == "begin" then
+    required = {}
+    saved_globals = snapshot(_G)
     saved = {}
     for name in pairs(local_modules()) do
       saved[name] = package.loaded[name]
@@ -71,15 +104,22 @@ core.setReloadHook(function(phase)
   elseif phase == "abort" then
     for name in pairs(local_modules()) do package.loaded[name] = nil end
     for name, mod in pairs(saved or {}) do package.loaded[name] = mod end
-    saved = nil
+    if saved_globals then restore(_G, saved_globals) end
+    saved, saved_globals = nil, nil
     Worker._reload.abort()
   elseif phase == "files" then
-    local files = {}
-    for _, file in pairs(local_modules()) do files[#files + 1] = file end
+    local set, files = local_modules(), {}
+    local path = local_path()
+    for name in pairs(required) do
+      set[name] = set[name] or (path and package.searchpath(name, path))
+    end
+    for _, file in pairs(set) do
+      if file then files[#files + 1] = file end
+    end
     table.sort(files)
     return files
   else
-    if phase == "commit" then saved = nil end
+    if phase == "commit" then saved, saved_globals = nil, nil end
     Worker._reload[phase]()
   end
 end)

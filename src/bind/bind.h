@@ -23,6 +23,7 @@ struct l_conn {
     int in_tx;              /* declared by the reload under way */
     int want_connect;       /* connect() called on a declaration during a reload */
     char *name;             /* options.name */
+    int alias;              /* a reload handed c to a newer userdata: this one shares it, does not own it */
 };
 
 typedef struct mw_rt {

@@ -29,7 +29,7 @@ void l_conn_anchor(lua_State *L, int i, l_conn *lc) { anchor(L, i, lc); }
 /* Anchor the userdata at stack index i. */
 static void anchor(lua_State *L, int i, l_conn *lc)
 {
-    if (lc->ref == LUA_NOREF && mw_conn_active(lc->c)) {
+    if (lc->ref == LUA_NOREF && !lc->alias && mw_conn_active(lc->c)) {
         lua_pushvalue(L, i);
         lc->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
@@ -324,10 +324,12 @@ static int conn_new(lua_State *L)
 
 static int conn_gc(lua_State *L)
 {
-    l_conn *lc = lua_touserdata(L, 1);
+    /* not lua_touserdata: __gc also runs for a table given this metatable */
+    l_conn *lc = luaL_testudata(L, 1, MW_CONN_MT);
+    if (!lc) return 0;
     if (lc->c) {
         unlink_conn(lc->rt, lc);
-        mw_conn_free(lc->c);
+        if (!lc->alias) mw_conn_free(lc->c);
         lc->c = NULL;
     }
     free(lc->name);
@@ -553,6 +555,10 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "AsyncTcpConnection");
     lua_setfield(L, -2, "__name");
+    /* hidden from getmetatable: a script calling __gc itself would free a
+     * live connection under the loop */
+    lua_pushliteral(L, "AsyncTcpConnection");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     lua_createtable(L, 0, 1);

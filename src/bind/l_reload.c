@@ -52,6 +52,8 @@ void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
     lua_pop(L, 2);
 }
 
+static const char successor_key = 0; /* old userdata's user values: [&successor_key] = new one */
+
 static int same_key(const l_conn *a, const l_conn *b)
 {
     if (a->name || b->name) return a->name && b->name && strcmp(a->name, b->name) == 0;
@@ -87,16 +89,37 @@ static void commit_conns(mw_rt *rt, int conns)
         for (int j = 0; j < n && !match; j++)
             if (live[j] && same_key(live[j], d)) { match = live[j]; live[j] = NULL; }
         if (match) {
-            /* The new userdata takes over the live C connection (and its
-             * anchor); the old one keeps the unconnected declaration. */
+            /* The new userdata takes over the live C connection, its events
+             * and the anchor; the unconnected declaration is dropped. The old
+             * userdata stays an alias of the same connection, for old code
+             * that still holds it (a heartbeat timer made in onConnect): its
+             * sends go out on the live socket instead of piling up in a
+             * connection that never connects. It keeps the new one alive
+             * (the owner of the C connection) from its user-value table. */
             mw_conn *running = match->c, *fresh = d->c;
             mw_conn_copy_options(running, fresh);
-            match->c = fresh;
-            fresh->ud = match;
+            /* TLS options, for the next handshake; connect() on the
+             * declaration already validated them (so this cannot raise) */
+            if (d->want_connect) l_tls_apply(L, lua_gettop(L), running);
             d->c = running;
             running->ud = d;
             match->declared = 0;
-            l_conn_release(match);
+            if (match->ref != LUA_NOREF) { /* always so: active connections are anchored */
+                lua_rawgeti(L, LUA_REGISTRYINDEX, match->ref);
+                lua_getiuservalue(L, -1, 1);
+                lua_pushlightuserdata(L, (void *)&successor_key);
+                lua_pushvalue(L, -4); /* d */
+                lua_rawset(L, -3);
+                lua_pop(L, 2);
+                luaL_unref(L, LUA_REGISTRYINDEX, match->ref);
+                match->ref = LUA_NOREF;
+                match->alias = 1;
+                mw_conn_free(fresh);
+            } else {
+                /* cannot link it to its successor: it keeps the unconnected declaration */
+                match->c = fresh;
+                fresh->ud = match;
+            }
             l_conn_anchor(L, lua_gettop(L), d);
         } else if (d->want_connect) {
             mw_conn_connect(d->c);
