@@ -13,6 +13,7 @@ PACKAGES=(
   valgrind                                              # leak check of the spec scripts
   clang libclang-rt-14-dev                              # libFuzzer targets (scripts/fuzz.sh)
   nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates
+  lua-http lua5.2 libssl-dev                            # bench peers: lua-http (Lua 5.2), the TLS bench server
 )
 
 missing=()

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# alloc.sh [--check] [--quick]: counts heap allocations per message in a moonwire process
+# (issue 7, target 8) with an LD_PRELOAD shim (alloc_shim.c), across 100,000 messages in
+# the steady state of cases 1-5: receive 16 B, receive 64 KiB, send 16 B, send 64 KiB, echo.
+# Calls from Lua's allocator (liblua: strings, tables) are counted apart from C's (moonwire,
+# libev, libc, ...). --check exits 1 when C allocates more than MAX_C_PER_MSG (0.01) per
+# message in any case (without it, only a run that produces no count fails); --quick uses
+# 10,000 messages.
+# MOONWIRE_BIN=path uses that binary (else build-bench/, built by run.sh, or build/).
+# An ASan binary has its own allocator hooks: the shim cannot count there (exit 77: skipped).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BENCH=$ROOT/scripts/bench
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+CHECK=0
+N=100000
+for a in "$@"; do
+  case $a in
+    --check) CHECK=1 ;;
+    --quick) N=10000 ;;
+    *) echo "usage: alloc.sh [--check] [--quick]" >&2; exit 2 ;;
+  esac
+done
+MAX_C_PER_MSG=${MAX_C_PER_MSG:-0.01}
+MW=${MOONWIRE_BIN:-}
+if [ -z "$MW" ]; then
+  if [ -x "$ROOT/build-bench/moonwire" ]; then MW=$ROOT/build-bench/moonwire; else MW=$ROOT/build/moonwire; fi
+fi
+if ldd "$MW" | grep -q libasan; then
+  echo "alloc: $MW is an ASan build; counting needs glibc's allocator: skipped"
+  exit 77
+fi
+mkdir -p "$OUT"
+cc -O2 -Wall -Wextra -shared -fPIC -o "$OUT/alloc_shim.so" "$BENCH/alloc_shim.c" -ldl
+[ "$OUT/server" -nt "$BENCH/server.c" ] || cc -O2 -Wall -Wextra -o "$OUT/server" "$BENCH/server.c"
+
+"$OUT/server" > "$OUT/alloc_server.port" &
+SRV=$!
+trap 'kill $SRV 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s "$OUT/alloc_server.port" ] && break; sleep 0.1; done
+PORT=$(awk '{print $2}' "$OUT/alloc_server.port")
+
+# name mode warmup size kind
+CASES=(
+  "recv_16B recv 20000 16 text"
+  "recv_64KiB recv 200 65536 binary"
+  "send_16B send 60000 16 text"
+  "send_64KiB send 200 65536 binary"
+  "echo_32B echo 1000 32 text"
+)
+fail=0
+broken=0
+printf '%-11s %9s %12s %12s %12s %14s\n' case messages "C allocs" "C per msg" "Lua allocs" "Lua per msg"
+declare -a SITES=()
+for c in "${CASES[@]}"; do
+  read -r name mode warmup size kind <<< "$c"
+  total=$((warmup + N))
+  case $mode in
+    recv) url="ws://127.0.0.1:$PORT/flood?n=$total&size=$size&op=$kind" ;;
+    send) url="ws://127.0.0.1:$PORT/sink?n=$total" ;;
+    echo) url="ws://127.0.0.1:$PORT/echo" ;;
+  esac
+  err=$(LD_PRELOAD="$OUT/alloc_shim.so" timeout 120 "$MW" "$BENCH/clients/moonwire_alloc.lua" \
+        "$mode" "$url" "$warmup" "$N" "$size" "$kind" 2>&1 >/dev/null) || true
+  line=$(grep '^ALLOCS ' <<< "$err" || true)
+  if [ -z "$line" ]; then
+    echo "$name: no count (the run failed): $err" | head -5
+    broken=1
+    continue
+  fi
+  ca=$(sed 's/.*c_alloc=\([0-9]*\).*/\1/' <<< "$line")
+  la=$(sed 's/.*lua_alloc=\([0-9]*\).*/\1/' <<< "$line")
+  cpm=$(awk -v a="$ca" -v n="$N" 'BEGIN { printf "%.4f", a / n }')
+  lpm=$(awk -v a="$la" -v n="$N" 'BEGIN { printf "%.4f", a / n }')
+  printf '%-11s %9d %12d %12s %12d %14s\n' "$name" "$N" "$ca" "$cpm" "$la" "$lpm"
+  if awk -v x="$cpm" -v m="$MAX_C_PER_MSG" 'BEGIN { exit !(x > m) }'; then fail=1; fi
+  while read -r _ count where sym; do
+    mod=${where%+*}; off=${where##*+}
+    src=$(addr2line -f -i -e "$mod" "$off" 2>/dev/null | paste -sd' ' | sed 's#'"$ROOT"'/##g' || true)
+    SITES+=("$name: $count x $sym ${src:-$where}")
+  done < <(grep '^ALLOCSITE ' <<< "$err" | head -4)
+done
+if ((${#SITES[@]})); then
+  echo
+  echo "C call sites that allocated in the window (count, caller, file:line):"
+  printf '  %s\n' "${SITES[@]}"
+fi
+echo
+echo "Lua allocations are Lua's own (lua_pushlstring of a message longer than 40 bytes makes a"
+echo "new string; shorter ones are interned and reused while alive; garbage collection frees them)."
+if [ "$broken" = 1 ]; then
+  echo "alloc: FAILED: some case produced no count"
+  exit 1
+fi
+if [ "$fail" = 1 ]; then
+  echo "alloc: C-side allocations per message above $MAX_C_PER_MSG in some case (target 8 of issue 7)"
+  [ "$CHECK" = 1 ] && exit 1
+fi
+exit 0

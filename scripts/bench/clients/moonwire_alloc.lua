@@ -1,0 +1,43 @@
+-- moonwire_alloc.lua MODE URL WARMUP N SIZE KIND: the recv/send/echo modes of the bench
+-- with a counting window for alloc_shim.c: after WARMUP messages the window opens, after
+-- N more it closes (send: when the server has them all). Run by scripts/bench/alloc.sh.
+local mw = require "moonwire"
+local mode, url = arg[1], arg[2]
+local warmup, n, size, kind = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]), arg[6]
+local function mark(what) io.open("/__allocmark/" .. what) end
+local total = warmup + n
+local count = 0
+
+local ws = mw.AsyncTcpConnection.new(url)
+ws.onError = function(c, code, m) io.stderr:write("error: ", m, "\n") end
+
+if mode == "recv" then
+  ws.onMessage = function(c, data)
+    count = count + 1
+    if count == warmup then mark("start") elseif count == total then mark("stop") end
+  end
+elseif mode == "send" then
+  local msg = string.rep("x", size)
+  local send = kind == "binary" and ws.sendBinary or ws.sendText
+  local function pump(c)
+    while count < total and not c:bufferFull() do
+      if count == warmup then mark("start") end
+      send(c, msg)
+      count = count + 1
+    end
+  end
+  ws.onWebSocketConnect = pump
+  ws.onBufferDrain = pump
+  ws.onMessage = function(c, data)
+    if data == "done" then mark("stop"); c:close() end
+  end
+elseif mode == "echo" then
+  local msg = string.rep("e", size)
+  ws.onWebSocketConnect = function(c) c:send(msg) end
+  ws.onMessage = function(c, data)
+    count = count + 1
+    if count == warmup then mark("start") elseif count == total then mark("stop") end
+    if count < total then c:send(msg) else c:close() end
+  end
+end
+ws:connect()

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# run.sh [--quick | --smoke] [--runs N] [--only CASE[,CASE..]] [--clients a,b,..]
+# The moonwire benchmark (issue 7): builds what it needs (moonwire into build-bench/, the
+# bench server and raw client into build/bench/), installs the peers that are missing
+# (Debian packages as root; Node's ws with npm into scripts/bench/node_modules), makes
+# throw-away TLS certificates, then runs scripts/bench/bench.py.
+#   (no flag)  the full run: issue 7's counts, each figure the median of --runs (5) runs
+#   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, under 2 minutes
+#   --smoke    tiny counts, 1 run: checks that every client still works (a ctest test)
+# MOONWIRE_BIN=path uses that binary instead of building build-bench/ (ctest does this);
+# BENCH_OUT=dir puts the results there (default build/bench; results.json).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BENCH=$ROOT/scripts/bench
+SMOKE=0
+for a in "$@"; do [ "$a" = "--smoke" ] && SMOKE=1; done
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+mkdir -p "$OUT"
+
+say() { echo "bench: $*" >&2; }
+
+# ---- peers (Debian) ----
+# lua-http is packaged for Lua 5.1-5.3, its dependencies basexx and fifo for 5.1-5.2 only:
+# it runs under lua5.2 (LUAHTTP_LUA overrides). libssl-dev: the TLS bench server (OpenSSL).
+PACKAGES=(nodejs node-ws python3 python3-websockets lua-http lua5.2 libssl-dev openssl)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing packages (run as root to install): ${missing[*]}"
+  fi
+fi
+LUAHTTP_LUA=${LUAHTTP_LUA:-lua5.2}
+
+# ---- moonwire ----
+if [ -n "${MOONWIRE_BIN:-}" ]; then
+  MW=$MOONWIRE_BIN
+else
+  say "building moonwire (RelWithDebInfo) into build-bench/"
+  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-bench -j"$(nproc)" --target moonwire >/dev/null
+  MW=$ROOT/build-bench/moonwire
+fi
+
+# ---- bench server and raw client ----
+CFLAGS="-O2 -Wall -Wextra"
+build() { # out src [flags...]
+  local out=$1 src=$2; shift 2
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then cc $CFLAGS -o "$out" "$src" "$@"; fi
+}
+build "$OUT/server" "$BENCH/server.c" -lcrypto
+build "$OUT/rawclient" "$BENCH/rawclient.c"
+SERVER_TLS=
+if [ -f /usr/include/openssl/ssl.h ] && build "$OUT/server_tls" "$BENCH/server.c" -DBENCH_TLS -lssl -lcrypto; then
+  SERVER_TLS=$OUT/server_tls
+else
+  say "no OpenSSL headers: the wss case will read n/a"
+fi
+
+# ---- Node's ws: npm into scripts/bench/node_modules, else Debian's node-ws ----
+if [ ! -f "$BENCH/node_modules/ws/package.json" ] && [ "$SMOKE" = 0 ] && command -v npm >/dev/null; then
+  say "npm install ws into scripts/bench/node_modules"
+  (cd "$BENCH" && timeout 300 npm install --prefix . --no-save --no-package-lock --no-audit --no-fund \
+     --cache "$BENCH/.npm" ws@8 >/dev/null 2>&1) || say "npm install failed: using Debian's node-ws"
+fi
+if [ -f "$BENCH/node_modules/ws/package.json" ]; then NODE_PATH=$BENCH/node_modules; else NODE_PATH=/usr/share/nodejs; fi
+NODE_WS_VERSION=$(NODE_PATH=$NODE_PATH node -e 'console.log(require("ws/package.json").version)' 2>/dev/null || echo "?")
+
+# ---- throw-away TLS certificates (EC P-256): a CA and a 127.0.0.1 server cert ----
+CERTS=$(mktemp -d)
+trap 'rm -rf "$CERTS"' EXIT
+(
+  cd "$CERTS"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout ca.key -out ca.pem -subj "/CN=moonwire bench CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' > ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile ext -out server.pem 2>/dev/null
+) || say "openssl could not make certificates: the wss case will read n/a"
+
+# 10,000 idle connections need as many descriptors in the client and in the server
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+NOTE="moonwire $("$MW" --version 2>/dev/null | head -1) ($MW); node $(node --version) ws $NODE_WS_VERSION; python3 websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null); lua-http under $LUAHTTP_LUA"
+JSON=$OUT/results.json
+[ "$SMOKE" = 1 ] && JSON=$OUT/results-smoke.json
+rc=0
+/usr/bin/python3 "$BENCH/bench.py" --moonwire "$MW" --server "$OUT/server" --server-tls "$SERVER_TLS" \
+  --rawclient "$OUT/rawclient" --node-path "$NODE_PATH" --luahttp-lua "$LUAHTTP_LUA" \
+  --cert "$CERTS/server.pem" --key "$CERTS/server.key" --cafile "$CERTS/ca.pem" \
+  --json "$JSON" --note "$NOTE" "$@" || rc=$?
+if [ "$SMOKE" = 1 ]; then
+  # the allocation counter (target 8) must keep working too; its figures are a report
+  echo "== alloc.sh --quick"
+  a=0
+  MOONWIRE_BIN=$MW BENCH_OUT=$OUT "$BENCH/alloc.sh" --quick || a=$?
+  if [ "$a" != 0 ] && [ "$a" != 77 ]; then rc=1; fi
+fi
+exit $rc
