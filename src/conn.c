@@ -22,6 +22,7 @@ enum { PEND_CLOSE = 1u, PEND_BUFFER_FULL = 2u, PEND_INPUT = 4u };
 
 #define READ_CHUNK 65536
 #define SHRINK_KEEP 65536
+#define TRIM_AFTER 2.0     /* seconds a grown buffer stays empty before it is freed */
 
 static unsigned long next_id = 1;
 
@@ -31,6 +32,7 @@ static void write_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void deadline_cb(mw_timer *t, void *ud);
 static void reconnect_cb(mw_timer *t, void *ud);
 static void try_next_addr(mw_conn *c);
+static void trim_cb(mw_timer *t, void *ud);
 
 const char *mw_conn_status_name(int s)
 {
@@ -76,6 +78,8 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     ev_io_init(&c->wio, write_cb, -1, EV_WRITE);
     mw_timer_init(&c->deadline, l, deadline_cb, c, 0);
     mw_timer_init(&c->reconnect_timer, l, reconnect_cb, c, 1);
+    mw_timer_init(&c->trim, l, trim_cb, c, 0);
+    c->errs_tail = &c->errs;
     c->max_send_buffer = 1024 * 1024;
     c->max_package = 10 * 1024 * 1024;
     c->connect_timeout = 10;
@@ -140,6 +144,8 @@ static void shut_io(mw_conn *c)
     if (ev_is_active(&c->wio)) ev_io_stop(ev, &c->wio);
     mw_timer_stop(&c->deadline);
     if (c->dns_req) { mw_dns_cancel(c->dns_req); c->dns_req = NULL; }
+    free(c->addrs);
+    c->addrs = NULL;
     if (c->tp_state && c->tp->close) c->tp->close(c);
     if (c->fd >= 0) { close(c->fd); c->fd = -1; }
     if (c->proto->reset) c->proto->reset(c);
@@ -151,7 +157,9 @@ void mw_conn_free(mw_conn *c)
     shut_io(c);
     mw_tls_conn_free(c);
     mw_timer_stop(&c->reconnect_timer);
+    mw_timer_stop(&c->trim);
     mw_loop_unschedule(c->loop, &c->task);
+    while (c->errs) { mw_err_ev *e = c->errs; c->errs = e->next; free(e); }
     mw_buf_free(&c->in);
     mw_buf_free(&c->out);
     mw_url_free(&c->url);
@@ -173,8 +181,17 @@ int mw_conn_active(const mw_conn *c)
 static void vqueue_error(mw_conn *c, int code, const char *fmt, va_list ap)
 {
     if (c->nerr >= MW_PEND_ERRORS) return;
-    c->errs[c->nerr].code = code;
-    vsnprintf(c->errs[c->nerr].msg, sizeof c->errs[0].msg, fmt, ap);
+    char msg[512];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    mw_err_ev *e = malloc(sizeof *e + len + 1);
+    if (!e) return;
+    e->next = NULL;
+    e->code = code;
+    memcpy(e->msg, msg, len);
+    e->msg[len] = 0;
+    *c->errs_tail = e;
+    c->errs_tail = &e->next;
     c->nerr++;
     mw_loop_schedule(c->loop, &c->task);
 }
@@ -232,8 +249,10 @@ static void errno_text(int e, char *buf, size_t cap)
 
 static void connected(mw_conn *c)
 {
-    c->peerlen = c->addrlens[c->addr_idx];
-    memcpy(&c->peer, &c->addrs[c->addr_idx], c->peerlen);
+    c->peerlen = c->addrs->len[c->addrs->idx];
+    memcpy(&c->peer, &c->addrs->a[c->addrs->idx], c->peerlen);
+    free(c->addrs);
+    c->addrs = NULL;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ev_io_stop(c->loop->ev, &c->wio);
@@ -286,17 +305,18 @@ static void connect_wait_cb(struct ev_loop *ev, ev_io *w, int revents)
     ev_io_stop(c->loop->ev, &c->wio);
     close(c->fd);
     c->fd = -1;
-    c->addr_idx++;
+    c->addrs->idx++;
     try_next_addr(c);
 }
 
 static void try_next_addr(mw_conn *c)
 {
-    for (; c->addr_idx < c->naddrs; c->addr_idx++) {
-        struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->addr_idx];
+    mw_addrs *ad = c->addrs;
+    for (; ad && ad->idx < ad->n; ad->idx++) {
+        struct sockaddr *sa = (struct sockaddr *)&ad->a[ad->idx];
         int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) { errno_text(errno, c->last_err, sizeof c->last_err); continue; }
-        if (connect(fd, sa, c->addrlens[c->addr_idx]) == 0 || errno == EINPROGRESS) {
+        if (connect(fd, sa, ad->len[ad->idx]) == 0 || errno == EINPROGRESS) {
             c->fd = fd;
             ev_set_cb(&c->wio, connect_wait_cb);
             ev_io_set(&c->wio, fd, EV_WRITE);
@@ -319,9 +339,11 @@ static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
         mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: %s", c->url_str, msg ? msg : "resolve failed");
         return;
     }
-    c->naddrs = n < MW_MAX_ADDRS ? n : MW_MAX_ADDRS;
-    for (int i = 0; i < c->naddrs; i++) { c->addrs[i] = addrs[i]; c->addrlens[i] = lens[i]; }
-    c->addr_idx = 0;
+    free(c->addrs);
+    c->addrs = calloc(1, sizeof *c->addrs);
+    if (!c->addrs) { mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: out of memory", c->url_str); return; }
+    c->addrs->n = n < MW_MAX_ADDRS ? n : MW_MAX_ADDRS;
+    for (int i = 0; i < c->addrs->n; i++) { c->addrs->a[i] = addrs[i]; c->addrs->len[i] = lens[i]; }
     try_next_addr(c);
 }
 
@@ -333,7 +355,8 @@ int mw_conn_connect(mw_conn *c)
     c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
     c->status = MW_ST_CONNECTING;
     c->last_err[0] = 0;
-    c->naddrs = c->addr_idx = 0;
+    free(c->addrs);
+    c->addrs = NULL;
     c->proto_ready = 0;
     c->paused = 0;
     mw_buf_clear(&c->in);
@@ -376,6 +399,45 @@ static void process_input(mw_conn *c)
     if (c->in.len && c->proto->input) c->proto->input(c);
 }
 
+/* Give back the loop's scratch block that c->in was reading into, keeping
+ * a partial message (if any) in the connection's own buffer `own`. */
+static int return_scratch(mw_conn *c, mw_buf *own)
+{
+    mw_loop *l = c->loop;
+    mw_buf used = c->in;
+    l->scratch_busy = 0;
+    if (used.len && used.cap > READ_CHUNK) {
+        /* The protocol made room for a large message: the connection keeps
+         * the block (no copy) and the loop gets a new one when it next needs it. */
+        mw_buf_free(own);
+        c->in = used;
+        mw_buf_init(&l->scratch);
+        return 0;
+    }
+    c->in = *own;
+    l->scratch = used;
+    l->scratch.off = l->scratch.len = 0;
+    if (used.len && mw_buf_append(&c->in, mw_buf_head(&used), used.len) != 0) return -1;
+    return 0;
+}
+
+static void trim_later(mw_conn *c)
+{
+    if (!mw_timer_active(&c->trim)) mw_timer_start(&c->trim, TRIM_AFTER, 0);
+}
+
+/* Buffers that a burst or a large message grew are freed once they have
+ * stayed empty for a while: steady traffic reuses them, idle connections
+ * hold none. */
+static void trim_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    if (c->in.len == 0) mw_buf_free(&c->in);
+    if (c->out.len == 0) mw_buf_free(&c->out);
+    if (c->in.cap || c->out.cap > SHRINK_KEEP) trim_later(c);
+}
+
 static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev; (void)revents;
@@ -386,15 +448,28 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
      * read on while it has some and input is still wanted (rio active: not
      * paused, not torn down by a callback). */
     do {
+        mw_buf own;
+        int borrowed = 0;
+        if (c->in.len == 0 && c->in.cap <= READ_CHUNK && !c->loop->scratch_busy) {
+            /* Nothing pending here: read into the loop's block, so a read
+             * whose messages are all consumed allocates nothing. */
+            own = c->in;
+            c->in = c->loop->scratch;
+            c->in.off = c->in.len = 0;
+            c->loop->scratch_busy = borrowed = 1;
+        }
         char *p = mw_buf_reserve(&c->in, READ_CHUNK);
+        n = p ? c->tp->read(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
+        if (n > 0) {
+            mw_buf_commit(&c->in, (size_t)n);
+            c->bytes_read += (uint64_t)n;
+            process_input(c);
+        }
+        if (borrowed && return_scratch(c, &own) != 0) p = NULL;
         if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return; }
-        n = c->tp->read(c, p, c->in.cap - c->in.off - c->in.len);
         if (n <= 0) break;
-        mw_buf_commit(&c->in, (size_t)n);
-        c->bytes_read += (uint64_t)n;
-        process_input(c);
         if (c->gen != gen) return;
-        if (c->in.len == 0) mw_buf_shrink(&c->in, SHRINK_KEEP);
+        if (c->in.len == 0 && c->in.cap) trim_later(c);
     } while (ev_is_active(&c->rio) && c->tp->pending && c->tp->pending(c));
     if (n > 0 || n == MW_IO_AGAIN) return;
     if (n == 0) {
@@ -460,12 +535,16 @@ static void flush(mw_conn *c)
             return;
         }
         char e[128];
-        errno_text(errno, e, sizeof e);
-        mw_conn_fail(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, e);
+        int err = errno;
+        errno_text(err, e, sizeof e);
+        /* A reset (or a peer gone) is one event whether a read or a write
+         * notices it first: report it with the read side's code. */
+        mw_conn_fail(c, err == ECONNRESET || err == EPIPE ? MW_E_READ_FAIL : MW_E_SEND_FAIL,
+                     "send %s: %s", c->url_str, e);
         return;
     }
     if (ev_is_active(&c->wio)) ev_io_stop(c->loop->ev, &c->wio);
-    mw_buf_shrink(&c->out, SHRINK_KEEP);
+    if (c->out.cap > SHRINK_KEEP) trim_later(c); /* kept while bursts go on */
     if (c->buffer_full) {
         c->buffer_full = 0;
         if (c->ev->on_buffer_drain) {
@@ -567,17 +646,17 @@ static void conn_task(mw_task *t)
     unsigned gen = c->gen;
     /* Errors first, then onClose, each at most once per lifetime. The
      * callbacks may do anything, so state is re-read after each. */
-    while (c->nerr) {
-        int code = c->errs[0].code;
-        char msg[sizeof c->errs[0].msg];
-        memcpy(msg, c->errs[0].msg, sizeof msg);
+    while (c->errs) {
+        mw_err_ev *e = c->errs;
+        c->errs = e->next;
+        if (!c->errs) c->errs_tail = &c->errs;
         c->nerr--;
-        memmove(&c->errs[0], &c->errs[1], sizeof c->errs[0] * (size_t)c->nerr);
         if (c->ev->on_error) {
             c->depth++;
-            c->ev->on_error(c, code, msg);
+            c->ev->on_error(c, e->code, e->msg);
             c->depth--;
         }
+        free(e);
     }
     if (c->pending & PEND_CLOSE) {
         c->pending &= ~PEND_CLOSE;

@@ -87,6 +87,20 @@ typedef struct mw_header { char *name, *value; size_t name_len, value_len; } mw_
 #define MW_MAX_ADDRS 16
 #define MW_PEND_ERRORS 4
 
+/* Addresses being tried while connecting; freed once connected. */
+typedef struct mw_addrs {
+    struct sockaddr_storage a[MW_MAX_ADDRS];
+    socklen_t len[MW_MAX_ADDRS];
+    int n, idx;
+} mw_addrs;
+
+/* An error waiting to be delivered (errors are rare: allocated). */
+typedef struct mw_err_ev {
+    struct mw_err_ev *next;
+    int code;
+    char msg[];
+} mw_err_ev;
+
 struct mw_conn {
     mw_loop *loop;
     const mw_conn_events *ev;
@@ -107,9 +121,7 @@ struct mw_conn {
     mw_timer deadline;         /* connect, then protocol handshake, then close wait */
     mw_timer reconnect_timer;
     struct mw_dns_req *dns_req;
-    struct sockaddr_storage addrs[MW_MAX_ADDRS];
-    socklen_t addrlens[MW_MAX_ADDRS];
-    int naddrs, addr_idx;
+    mw_addrs *addrs;           /* while connecting */
     char last_err[128];
     struct sockaddr_storage peer;
     socklen_t peerlen;
@@ -118,7 +130,8 @@ struct mw_conn {
     mw_task task;
     unsigned pending;          /* MW_PEND_* */
     int nerr;
-    struct { int code; char msg[512]; } errs[MW_PEND_ERRORS];
+    mw_err_ev *errs, **errs_tail;  /* queued on_error events, oldest first */
+    mw_timer trim;             /* gives back buffers a burst grew, once idle */
     unsigned gen;              /* bumped on every teardown */
     int depth;                 /* nesting of calls into the owner */
     int paused;

@@ -54,6 +54,7 @@ void mw_loop_close(mw_loop *l)
 {
     if (!l->ev) return;
     if (l->dns) { mw_dns_free(l->dns); l->dns = NULL; }
+    mw_buf_free(&l->scratch);
     ev_ref(l->ev);
     ev_prepare_stop(l->ev, &l->prepare);
     if (ev_is_active(&l->idle)) ev_idle_stop(l->ev, &l->idle);

@@ -3,6 +3,7 @@
 #ifndef MW_LOOP_H
 #define MW_LOOP_H
 #include <ev.h>
+#include "buf.h"
 
 typedef struct mw_loop mw_loop;
 typedef struct mw_task mw_task;
@@ -29,6 +30,10 @@ struct mw_loop {
     void (*on_signal)(mw_loop *, int signum, void *ud);
     void *signal_ud;
     int stopping;
+    /* Every connection reads into this block while it has no partial
+     * message of its own, so an idle connection holds no read buffer. */
+    mw_buf scratch;
+    int scratch_busy;
 };
 
 /* Returns 0, or -1 when libev cannot create a loop. */

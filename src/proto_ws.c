@@ -89,6 +89,10 @@ static int on_ping(void *ud, const char *p, size_t n)
         pong = c->ev->on_ws_ping(c, p, n);
         c->depth--;
     }
+    /* A peer that pings faster than it reads must not grow the send queue
+     * without bound: past maxSendBufferSize the pong is dropped (RFC 6455
+     * 5.5.3 allows answering only the latest ping). */
+    if (c->out.len >= c->max_send_buffer) pong = 0;
     return stop_flag(c, gen) | (pong ? 0 : WS_CB_NO_PONG);
 }
 
@@ -138,6 +142,9 @@ static void engine_init(mw_conn *c, ws_state *st)
 {
     ws_config cfg = {0};
     cfg.max_message = c->max_package;
+    /* Large frames complete in the connection's read buffer (bounded by
+     * maxPackageSize, as reassembly would be) and go to Lua from there. */
+    cfg.defer_max = c->max_package;
     cfg.ev.ud = c;
     cfg.ev.on_open = on_open;
     cfg.ev.on_message = on_message;
@@ -266,6 +273,8 @@ static void ws_input(mw_conn *c)
         return;
     }
     mw_buf_consume(&c->in, (size_t)n);
+    size_t want = ws_client_want(&st->ws);
+    if (want > c->in.len) mw_buf_reserve(&c->in, want - c->in.len);
     mw_conn_want_flush(c);
 }
 

@@ -158,6 +158,16 @@ static tls_ctx *get_ctx(tls_conn *st, char *err, size_t errcap)
      * is on the socket, so conn's byte accounting and backpressure see what
      * the kernel took, as with plain TCP. */
     wolfSSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+#if !defined(WOLFSSL_AESNI) && defined(HAVE_CHACHA) && defined(HAVE_POLY1305)
+    /* Without AES-NI (Debian's wolfSSL) software AES-GCM runs at ~0.2 GB/s
+     * and ChaCha20-Poly1305 about 2.6x faster: offer it first. A server
+     * still picks by its own preference when it has one. */
+    wolfSSL_CTX_set_cipher_list(ctx,
+        "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384");
+#endif
     if (st->verify_peer) {
         int ok;
         if (st->cafile || st->capath) {

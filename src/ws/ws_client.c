@@ -80,6 +80,8 @@ int ws_client_error(const ws_client *ws) { return ws->err; }
 const char *ws_client_fail_message(const ws_client *ws) { return ws->errmsg; }
 size_t ws_client_buffered(const ws_client *ws) { return ws->msg.len; }
 
+size_t ws_client_want(const ws_client *ws) { return ws->want; }
+
 /* ---- randomness --------------------------------------------------------- */
 
 static int get_random(ws_client *ws, void *out, size_t n)
@@ -357,6 +359,45 @@ static int offered(const ws_client *ws, const char *v, size_t n)
 
 static int clip(size_t n) { return n > 200 ? 200 : (int)n; }
 
+/* A Retry-After value worth repeating: delay-seconds, or an HTTP-date
+ * ("Wed, 21 Oct 2015 07:28:00 GMT"). Anything else is not echoed: a
+ * hostile server could reflect the request's secrets into it. */
+static int retry_after_ok(const char *v, size_t n)
+{
+    size_t digits = 0;
+    while (digits < n && v[digits] >= '0' && v[digits] <= '9') digits++;
+    if (n && n <= 10 && digits == n) return 1;
+    if (n != 29 || memcmp(v + 25, " GMT", 4) != 0) return 0;
+    for (size_t i = 0; i < 25; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              c == ' ' || c == ',' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A status other than 101: fail naming the status line, plus Retry-After
+ * when the whole head is already at hand (a server writes it in one go);
+ * the refusal is not held back waiting for it. */
+static long refused(ws_client *ws, const char *data, size_t len, const ws_http_response *st)
+{
+    char extra[64] = "";
+    ws_http_header hv[WS_MAX_HEADERS];
+    ws_http_response r;
+    memset(&r, 0, sizeof r);
+    r.headers = hv;
+    r.max_headers = WS_MAX_HEADERS;
+    size_t end = ws_http_head_end(data, len, 0);
+    if (end && end <= WS_HTTP_MAX_HEAD && ws_http_parse_response(data, end, WS_HTTP_MAX_HEAD, &r) == (long)end)
+        for (size_t i = 0; i < r.num_headers; i++)
+            if (ws_http_ieq(hv[i].name, hv[i].name_len, "Retry-After") &&
+                retry_after_ok(hv[i].value, hv[i].value_len))
+                snprintf(extra, sizeof extra, " (Retry-After: %.*s)", (int)hv[i].value_len, hv[i].value);
+    return fail(ws, NULL, WS_E_HS_STATUS, 0, "handshake failed: %.*s%s",
+                clip(st->status_line_len), st->status_line, extra);
+}
+
 /* Returns the head length when the 101 was accepted (on_open has run; its
  * result in *cb), 0 when more bytes are needed, or a negative error. */
 static long handshake(ws_client *ws, const char *data, size_t len, mw_buf *out, int *cb)
@@ -377,9 +418,7 @@ static long handshake(ws_client *ws, const char *data, size_t len, mw_buf *out, 
             ws->hs_scan = len;
             return 0;
         }
-        if (r.status != 101)
-            return fail(ws, NULL, WS_E_HS_STATUS, 0, "handshake failed: %.*s",
-                        clip(r.status_line_len), r.status_line);
+        if (r.status != 101) return refused(ws, data, len, &r);
         if (r.minor_version != 1)
             return fail(ws, NULL, WS_E_HS_MALFORMED, 0,
                         "handshake failed: 101 response is not HTTP/1.1");
@@ -553,6 +592,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
     if (!ws->started) return WS_E_STATE;
     if (ws->state == WS_STATE_FAILED) return ws->err;
     if (ws->close_rcvd) return (long)len;
+    ws->want = 0;
     if (len == 0) return 0;
     size_t pos = 0;
     if (ws->state == WS_STATE_HANDSHAKE) {
@@ -580,20 +620,40 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             if (h.opcode & 8) {
                 ws->ctl_len = 0;
             } else if (h.opcode != WS_OP_CONT && h.fin && len - pos >= h.len) {
-                /* Whole unfragmented message in the caller's bytes: no copy. */
+                /* Whole unfragmented message in the caller's bytes: no copy.
+                 * A frame deferred earlier is checked on from where it was. */
                 const char *p = data + pos;
                 size_t n = (size_t)h.len;
                 if (h.opcode == WS_OP_TEXT) {
-                    uint8_t st = WS_UTF8_ACCEPT;
-                    size_t ok = ws_utf8_feed(&st, p, n);
+                    size_t from = ws->defer_checked <= n ? ws->defer_checked : 0;
+                    uint8_t st = from ? ws->defer_utf8 : WS_UTF8_ACCEPT;
+                    size_t ok = from + ws_utf8_feed(&st, p + from, n - from);
                     if (st != WS_UTF8_ACCEPT)
                         return fail(ws, out, WS_E_UTF8, 1007,
                                     "invalid UTF-8 in text message (byte %zu of %zu)",
                                     ok < n ? ok + 1 : n, n);
                 }
+                ws->defer_checked = 0;
                 pos += n;
                 rc = deliver(ws, h.opcode, p, n);
                 goto after_callback;
+            } else if (h.opcode != WS_OP_CONT && h.fin && h.len <= ws->cfg.defer_max) {
+                /* Not all here yet: leave the frame to the caller, who makes
+                 * room for it, and judge the text that has come so far. */
+                const char *p = data + pos;
+                size_t avail = len - pos;
+                if (h.opcode == WS_OP_TEXT) {
+                    if (ws->defer_checked > avail) ws->defer_checked = 0; /* not the same bytes */
+                    if (!ws->defer_checked) ws->defer_utf8 = WS_UTF8_ACCEPT;
+                    size_t ok = ws_utf8_feed(&ws->defer_utf8, p + ws->defer_checked,
+                                             avail - ws->defer_checked);
+                    if (ws->defer_utf8 == WS_UTF8_REJECT)
+                        return fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (byte %zu)",
+                                    ws->defer_checked + ok + 1);
+                    ws->defer_checked = avail;
+                }
+                ws->want = (size_t)hn + (size_t)h.len;
+                return (long)(pos - (size_t)hn);
             } else {
                 if (h.opcode != WS_OP_CONT) {
                     ws->msg_op = h.opcode;

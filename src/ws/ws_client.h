@@ -98,6 +98,11 @@ typedef struct ws_events {
 
 typedef struct ws_config {
     uint64_t max_message;   /* bytes per received message; 0 = unlimited */
+    /* An unfragmented data frame of up to this many payload bytes that has
+     * not fully arrived is left unconsumed (see ws_client_want) so that it
+     * is delivered from the caller's buffer in one piece, without a copy
+     * into the reassembly buffer. 0: always consume and reassemble. */
+    uint64_t defer_max;
     /* Source of the Sec-WebSocket-Key and mask keys: fill out[0..n), return 0
      * or nonzero on failure. NULL: mw_random (wolfCrypt). */
     int (*random)(void *ud, void *out, size_t n);
@@ -140,6 +145,9 @@ typedef struct ws_client {
     int msg_op;                /* TEXT/BINARY of the message being assembled, 0 if none */
     uint8_t msg_utf8;          /* validator state over that message */
     uint64_t msg_len;          /* its bytes so far, frames announced included */
+    size_t want;               /* bytes a deferred frame needs from the buffer's head */
+    size_t defer_checked;      /* payload bytes of the deferred frame already UTF-8 checked */
+    uint8_t defer_utf8;        /* validator state after them */
     mw_buf msg;                /* reassembly buffer, reused across messages */
     size_t ctl_len;
     unsigned char ctl[WS_CONTROL_MAX];
@@ -210,6 +218,12 @@ int ws_client_fail_code(const ws_client *ws);
  * field and why ("header \"X-A\" has a CR, LF or NUL in its value"). */
 int ws_client_error(const ws_client *ws);
 const char *ws_client_fail_message(const ws_client *ws);
+
+/* After a feed that stopped at a deferred frame (cfg.defer_max): how many
+ * bytes, counted from the first unconsumed one, complete that frame; 0 when
+ * the last feed deferred nothing. Reserve that much in the buffer so the
+ * next reads complete the frame in place. */
+size_t ws_client_want(const ws_client *ws);
 
 /* Bytes of a partly received message held in the reassembly buffer. */
 size_t ws_client_buffered(const ws_client *ws);
