@@ -36,6 +36,7 @@ typedef struct mw_rt {
     l_conn *conns;         /* every connection userdata alive */
     int exit_code;
     int loop_running;
+    int msgh;              /* stack index of the traceback handler while the loop runs, else 0 */
     int nerrors;           /* callback errors reported so far */
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */

@@ -8,7 +8,13 @@
 
 static const char BLOB[] = "\x81", ARRAYBUFFER[] = "\x82"; /* Workerman's Ws constants */
 
-static l_conn *check_conn(lua_State *L, int i) { return luaL_checkudata(L, i, MW_CONN_MT); }
+static l_conn *check_conn(lua_State *L, int i)
+{
+    l_conn *lc = luaL_checkudata(L, i, MW_CONN_MT);
+    /* only a finalizer that resurrects a collected connection can see this */
+    if (!lc->c) luaL_error(L, "AsyncTcpConnection used after it was garbage-collected");
+    return lc;
+}
 
 /* ---- anchoring: an active connection keeps itself alive ---- */
 
@@ -44,8 +50,11 @@ static int push_cb(l_conn *lc, const char *name)
     lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
     lua_getiuservalue(L, -1, 1);
     if (lua_getfield(L, -1, name) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
-    lua_replace(L, -2);  /* fn ud */
-    lua_insert(L, -2);   /* ud fn -> fn ud */
+    /* ud uv fn -> fn ud, by copies (no rotation: this runs per message) */
+    lua_copy(L, -1, -3);
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+    lua_replace(L, -2);
     return 1;
 }
 
@@ -249,8 +258,14 @@ static int conn_newindex(lua_State *L)
         else return luaL_error(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
         return 0;
     }
-    case P_ORIGIN: mw_conn_set_str(&c->ws_origin, luaL_optstring(L, 3, NULL)); return 0;
-    case P_CLIENTPROTO: mw_conn_set_str(&c->ws_protocols, luaL_optstring(L, 3, NULL)); return 0;
+    case P_ORIGIN: case P_CLIENTPROTO: {
+        size_t n;
+        const char *v = luaL_optlstring(L, 3, NULL, &n);
+        /* kept as C strings: a NUL would silently cut the value short */
+        if (v && strlen(v) != n) return luaL_error(L, "%s must not contain a NUL byte", k);
+        mw_conn_set_str(find_prop(k) == P_ORIGIN ? &c->ws_origin : &c->ws_protocols, v);
+        return 0;
+    }
     case P_NONE: break;
     }
     lua_getiuservalue(L, 1, 1);
@@ -280,8 +295,11 @@ static void unlink_conn(mw_rt *rt, l_conn *lc)
 static int conn_new(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
-    const char *url = luaL_checkstring(L, 1);
+    size_t url_len;
+    const char *url = luaL_checklstring(L, 1, &url_len);
+    if (strlen(url) != url_len) return luaL_argerror(L, 1, "invalid URL: it contains a NUL byte");
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    if (!rt->loop.ev) return luaL_error(L, "moonwire has shut down (called from a finalizer at exit)");
     /* A closed, valid userdata first; then the resource. */
     l_conn *lc = lua_newuserdatauv(L, sizeof *lc, 1);
     memset(lc, 0, sizeof *lc);

@@ -36,11 +36,17 @@ void mw_rt_report(mw_rt *rt, const char *what)
 int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
 {
     lua_State *L = rt->L;
-    int base = lua_gettop(L) - nargs; /* index of the function */
-    lua_pushcfunction(L, mw_traceback);
-    lua_insert(L, base);
-    int st = lua_pcall(L, nargs, nresults, base);
-    lua_remove(L, base);
+    int st;
+    if (rt->msgh) {
+        /* the loop is running: the handler waits at a fixed stack slot */
+        st = lua_pcall(L, nargs, nresults, rt->msgh);
+    } else {
+        int base = lua_gettop(L) - nargs; /* index of the function */
+        lua_pushcfunction(L, mw_traceback);
+        lua_insert(L, base);
+        st = lua_pcall(L, nargs, nresults, base);
+        lua_remove(L, base);
+    }
     if (st == LUA_OK) return 0;
     mw_rt_report(rt, what);
     for (int i = 0; i < nresults; i++) lua_pushnil(L);
@@ -53,6 +59,7 @@ mw_rt *mw_rt_get(lua_State *L)
     mw_rt *rt = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (!rt) luaL_error(L, "moonwire runtime not initialised");
+    if (!rt->loop.ev) luaL_error(L, "moonwire has shut down (called from a finalizer at exit)");
     return rt;
 }
 
@@ -96,7 +103,13 @@ void mw_rt_run(mw_rt *rt)
     if (rt->loop_running) return;
     rt->loop_running = 1;
     mw_loop_watch_signals(&rt->loop, on_signal, rt);
+    /* One traceback handler for every callback of this run, below them all
+     * on the main thread's stack: no shuffling of the stack per call. */
+    lua_pushcfunction(rt->L, mw_traceback);
+    rt->msgh = lua_gettop(rt->L);
     mw_loop_run(&rt->loop);
+    lua_settop(rt->L, rt->msgh - 1);
+    rt->msgh = 0;
     rt->loop_running = 0;
     mw_timer_stop(&stop_timer);
 }
@@ -104,6 +117,9 @@ void mw_rt_run(mw_rt *rt)
 static int rt_gc(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, 1);
+    /* finalizers that run after this one (at exit) may still call in:
+     * Timer.add and connect() then return false, others raise */
+    rt->stopping = 1;
     if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
     if (rt->loop.ev) mw_loop_close(&rt->loop);
     free(rt->script);
