@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "bind/bind.h"
 
 static const char usage[] =
@@ -31,6 +32,19 @@ static void print_error(lua_State *L)
     fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
     fflush(stderr);
     lua_pop(L, 1);
+}
+
+/* A bot host may hold thousands of connections: take every descriptor the
+ * hard limit allows (the soft limit is often 1024). Failure is harmless. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && rl.rlim_max == RLIM_INFINITY) {
+        rl.rlim_cur = 1 << 20;   /* the kernel's usual nr_open */
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* Run the function on top with a traceback handler; 0 or -1 (reported). */
@@ -139,6 +153,7 @@ int main(int argc, char **argv)
     }
     if (script_idx < 0 && nchunks == 0) { fputs(usage, stderr); return 2; }
 
+    raise_nofile();
     lua_State *L = luaL_newstate();
     if (!L) { fprintf(stderr, "%s: cannot create the Lua state: out of memory\n", progname); return 1; }
     luaL_openlibs(L);

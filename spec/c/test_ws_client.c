@@ -435,6 +435,30 @@ static void test_status_early(void)
     t_free(&t);
 }
 
+/* A refusal names Retry-After when the head is all there, and only a value
+ * shaped like one (a server could reflect the request's secrets into it). */
+static void test_status_retry_after(void)
+{
+    static const struct { const char *resp, *want; } cases[] = {
+        { "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\n\r\n",
+          "fail(-100,handshake failed: HTTP/1.1 503 Service Unavailable (Retry-After: 120));" },
+        { "HTTP/1.1 429 Too Many Requests\r\nretry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n",
+          "fail(-100,handshake failed: HTTP/1.1 429 Too Many Requests (Retry-After: Wed, 21 Oct 2015 07:28:00 GMT));" },
+        { "HTTP/1.1 503 Service Unavailable\r\nRetry-After: sid=82u98; token=2hf9\r\n\r\n",
+          "fail(-100,handshake failed: HTTP/1.1 503 Service Unavailable);" },
+        /* the head not complete yet: the refusal is not held back for it */
+        { "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\n",
+          "fail(-100,handshake failed: HTTP/1.1 503 Service Unavailable);" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tctx t;
+        t_init(&t, 0, NULL);
+        MW_CHECK_EQ_INT(push(&t, cases[i].resp, strlen(cases[i].resp)), WS_E_HS_STATUS);
+        MW_CHECK(log_is(&t, cases[i].want));
+        t_free(&t);
+    }
+}
+
 static void test_response_ok_variants(void)
 {
     static const char *ok[] = {
@@ -958,6 +982,7 @@ int main(void)
     MW_RUN(test_request_injection);
     MW_RUN(test_response_failures);
     MW_RUN(test_status_early);
+    MW_RUN(test_status_retry_after);
     MW_RUN(test_response_ok_variants);
     MW_RUN(test_subprotocol);
     MW_RUN(test_leftover_and_pending);

@@ -49,8 +49,8 @@ static void timer_fire(mw_timer *t, void *ud)
 
 static int timer_gc(lua_State *L)
 {
-    l_timer *lt = lua_touserdata(L, 1);
-    if (lt->rt && lt->rt->loop.ev) mw_timer_stop(&lt->t);
+    l_timer *lt = luaL_testudata(L, 1, MW_TIMER_MT);   /* a table may carry this metatable */
+    if (lt && lt->rt && lt->rt->loop.ev) mw_timer_stop(&lt->t);
     return 0;
 }
 
@@ -216,6 +216,7 @@ static int l_del(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer id = luaL_checkinteger(L, 1);
+    if (!rt->loop.ev) { lua_pushboolean(L, 0); return 1; }   /* shut down: every timer is gone */
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     l_timer *lt = lua_rawgeti(L, -1, id) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
     if (!lt) { lua_pushboolean(L, 0); return 1; }
@@ -245,7 +246,8 @@ void l_timer_del_all(mw_rt *rt)
 
 static int l_del_all(lua_State *L)
 {
-    l_timer_del_all(lua_touserdata(L, lua_upvalueindex(1)));
+    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+    if (rt->loop.ev) l_timer_del_all(rt);
     return 0;
 }
 
