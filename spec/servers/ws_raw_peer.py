@@ -37,6 +37,8 @@ surprise, a CR or a LF).
   EOF id total                 the client closed its side (total: bytes received)
   RESET id total               the client reset the connection
   GONE id                      the server closed its socket
+  STATS id op=n... bytes=n     answer to the stdin command `STATS id`: frames received
+                               from the client so far, per opcode, and bytes received
 
 Handshake (each applies to every connection):
   --status "101 Switching Protocols"   status code and reason of the response
@@ -54,6 +56,10 @@ Handshake (each applies to every connection):
                                        Content-Length)
   --silent                             never answer the handshake (still reports what
                                        arrives)
+  --raw-handshake                      write no response head: run the --then actions
+                                       right after the request head instead (they write
+                                       whatever the "response" is: raw:, fill:, random:,
+                                       trickle:)
   --hold                               answer the handshake only on the stdin command
                                        `DO id respond` (reports frames that arrive early)
 After the handshake:
@@ -68,6 +74,13 @@ After the handshake:
   --keep-tcp                           after the close handshake, do not close TCP: wait
                                        for the client to close it
   --log-reads                          report each recv() after the head (READ lines)
+  --quiet OP                           no FRAME line for frames of opcode OP (ping, pong,
+                                       ...; repeatable): floods stay countable with STATS
+  --no-read                            stop reading once the request head is in (and the
+                                       response written): the client's data piles up in
+                                       the kernel; the actions `read` and `noread` toggle
+  --rcvbuf N                           SO_RCVBUF of the listening socket (so a server that
+                                       does not read fills up sooner)
   --show N                             payload bytes shown in FRAME/MESSAGE (default 300)
   --lifetime SECONDS                   end the server after this long (default 120)
 
@@ -80,6 +93,15 @@ ACTION (in --then, and in stdin commands; payloads take the escapes \\xHH \\n \\
                                        server then waits for the client's reply, and
                                        closes TCP after it
   raw:BYTES                            bytes as given
+  fill:N[:BYTES]                       N bytes repeating BYTES (default "a"), one write
+  random:N[:SEED]                      N pseudo-random bytes (seeded, default seed 1), one
+                                       write
+  repeat:N:ACTION                      N copies of a frame ACTION (text:..., ping:...,
+                                       cont:..., raw:...) in one write, one SENT line
+  trickle:SECONDS[:BYTES]              write BYTES (default "a") one byte at a time, one
+                                       every SECONDS, cycling, until the connection ends
+                                       (never finishes on its own: later actions wait)
+  read  noread                         resume / stop reading from the client
   respond                              (with --hold) write the handshake response now
   fin                                  shutdown(SHUT_WR): half-close
   drop                                 close the socket (FIN)
@@ -87,7 +109,8 @@ ACTION (in --then, and in stdin commands; payloads take the escapes \\xHH \\n \\
   sleep:SECONDS                        pause this connection's actions (a behaviour, e.g.
                                        a slow server, never a way to synchronise a spec)
 
-Stdin commands, one a line: `DO id|* ACTION` (ACTION may contain spaces), `QUIT`.
+Stdin commands, one a line: `DO id|* ACTION` (ACTION may contain spaces), `STATS id`,
+`QUIT`.
 End of stdin means QUIT, so the server never outlives the spec that started it.
 """
 import argparse
@@ -95,6 +118,7 @@ import base64
 import codecs
 import hashlib
 import os
+import random
 import socket
 import struct
 import sys
@@ -173,6 +197,9 @@ class Conn:
         self.msg_op = None
         self.msg = b""
         self.actions = []          # pending actions (run by the action thread)
+        self.counts = {}           # frames received per opcode name
+        self.reading = threading.Event()   # clear: the reader does not call recv
+        self.reading.set()
         self.cv = threading.Condition()
 
     # ---- writing ----
@@ -320,8 +347,10 @@ class Conn:
     def on_frame(self, fin, rsv, op, key, payload):
         a = self.a
         name = OPS.get(op, "op%d" % op)
-        out("FRAME", self.id, name, len(payload), "fin=%d" % fin, "rsv=%d" % rsv,
-            "mask=" + (key.hex() if key else "-"), esc(payload[:a.show]))
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if name not in a.quiet:
+            out("FRAME", self.id, name, len(payload), "fin=%d" % fin, "rsv=%d" % rsv,
+                "mask=" + (key.hex() if key else "-"), esc(payload[:a.show]))
         if not key:
             out("BAD", self.id, "unmasked frame")
         if self.close_rcvd:
@@ -384,6 +413,29 @@ class Conn:
         if kind in SEND_OPS:
             op, fin = SEND_OPS[kind]
             self.send(frame(op, unesc(arg), fin), act)
+        elif kind == "repeat":
+            n, _, inner = arg.partition(":")
+            self.send(self.encode(inner) * int(n), act)
+        elif kind == "fill":
+            n, _, pat = arg.partition(":")
+            pat = unesc(pat) if pat else b"a"
+            n = int(n)
+            self.send((pat * (n // len(pat) + 1))[:n], act)
+        elif kind == "random":
+            n, _, seed = arg.partition(":")
+            self.send(random.Random(int(seed or 1)).randbytes(int(n)), act)
+        elif kind == "trickle":
+            secs, _, pat = arg.partition(":")
+            pat = unesc(pat) if pat else b"a"
+            out("SENT", self.id, act)
+            i = 0
+            while not self.closed and self.write(pat[i % len(pat):i % len(pat) + 1]):
+                i += 1
+                time.sleep(float(secs))
+        elif kind == "read":
+            self.reading.set()
+        elif kind == "noread":
+            self.reading.clear()
         elif kind == "close":
             payload = b""
             if arg:
@@ -411,6 +463,16 @@ class Conn:
         else:
             out("BAD", self.id, "unknown action " + act)
 
+    def encode(self, act):
+        """The bytes of one frame action (for repeat:)."""
+        kind, _, arg = act.partition(":")
+        if kind in SEND_OPS:
+            op, fin = SEND_OPS[kind]
+            return frame(op, unesc(arg), fin)
+        if kind == "raw":
+            return unesc(arg)
+        raise ValueError("repeat: not a frame action: " + act)
+
     def action_loop(self):
         while True:
             with self.cv:
@@ -427,6 +489,12 @@ class Conn:
         threading.Thread(target=self.action_loop, daemon=True).start()
         head_done = False
         while True:
+            if head_done and not self.reading.is_set():
+                while not self.reading.wait(0.05):
+                    if self.closed:
+                        break
+                if self.closed:
+                    break
             try:
                 data = self.sock.recv(65536)
             except OSError:
@@ -451,7 +519,12 @@ class Conn:
                 head_done = True
                 head, self.buf = self.buf[:end], self.buf[end + 4:]
                 self.parse_request(head)
-                if not self.a.silent and not self.a.hold:
+                if self.a.no_read:
+                    self.reading.clear()
+                if self.a.raw_handshake:
+                    for act in self.a.then:
+                        self.queue(act)
+                elif not self.a.silent and not self.a.hold:
                     self.respond()
                 if not self.buf:
                     continue
@@ -471,6 +544,8 @@ class Server:
         fam = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         self.ls = socket.socket(fam, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if args.rcvbuf:
+            self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
         self.ls.bind((args.host, 0))
         self.ls.listen(64)
 
@@ -494,6 +569,16 @@ class Server:
             return True
         if words[0] == "QUIT":
             return False
+        if words[0] == "STATS" and len(words) == 2:
+            with self.lock:
+                c = self.conns.get(int(words[1]))
+            if c is None:
+                out("STATS", words[1], "none")
+            else:
+                counts = dict(c.counts)
+                out("STATS", c.id, *["%s=%d" % kv for kv in sorted(counts.items())],
+                    "bytes=%d" % c.total)
+            return True
         if words[0] == "DO" and len(words) == 3:
             with self.lock:
                 targets = list(self.conns.values()) if words[1] == "*" else \
@@ -516,6 +601,10 @@ def main():
     ap.add_argument("--pad-head", type=int, default=0)
     ap.add_argument("--body", default="")
     ap.add_argument("--silent", action="store_true")
+    ap.add_argument("--raw-handshake", action="store_true")
+    ap.add_argument("--quiet", action="append", default=[])
+    ap.add_argument("--no-read", action="store_true")
+    ap.add_argument("--rcvbuf", type=int, default=0)
     ap.add_argument("--hold", action="store_true")
     ap.add_argument("--then", action="append", default=[])
     ap.add_argument("--echo", action="store_true")
