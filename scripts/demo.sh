@@ -18,6 +18,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The servers print "PORT <n>" first: wait for it (10 s at most) while the server lives.
+wait_port() {
+  local log=$1 port
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$log")
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 # The server prints "PORT <n>" first, then one line per event. Its stdin is a fifo kept
 # open by this script, so it also ends when the script does.
 mkfifo "$work/in"
@@ -25,14 +37,7 @@ mkfifo "$work/in"
 server_pid=$!
 exec 3>"$work/in"
 
-port=
-for _ in $(seq 100); do                       # wait for the PORT line, 10 s at most
-  port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$work/server.log")
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$port" ]; then echo "demo: the echo server did not start" >&2; cat "$work/server.log" >&2; exit 1; fi
+port=$(wait_port "$work/server.log") || { echo "demo: the echo server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 
 url="text://127.0.0.1:$port"
 echo "== echo server listening on 127.0.0.1:$port"
@@ -52,14 +57,7 @@ mkfifo "$work/ws_in"
 /usr/bin/python3 -u spec/servers/ws_py_peer.py <"$work/ws_in" >"$work/ws.log" 2>&1 &
 server_pid=$!
 exec 4>"$work/ws_in"
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$work/ws.log")
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$port" ]; then echo "demo: the ws server did not start" >&2; cat "$work/ws.log" >&2; exit 1; fi
+port=$(wait_port "$work/ws.log") || { echo "demo: the ws server did not start" >&2; cat "$work/ws.log" >&2; exit 1; }
 echo
 echo "== websockets echo server listening on 127.0.0.1:$port"
 echo "== moonwire examples/ws_echo.lua ws://127.0.0.1:$port/echo"

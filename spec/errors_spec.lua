@@ -13,14 +13,7 @@ local function line_of(src, needle)
   error("no line with " .. needle)
 end
 
-local function count(text, needle)
-  local n, pos = 0, 1
-  while true do
-    local s, e = text:find(needle, pos, true)
-    if not s then return n end
-    n, pos = n + 1, e + 1
-  end
-end
+local count = H.count_text
 
 -- The message Lua's own compiler gives for `src` loaded as script.lua.
 local function compiler_message(src)

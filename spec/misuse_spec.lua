@@ -12,14 +12,7 @@ local function start_ws()
   return p
 end
 
-local function count(text, needle)
-  local n, pos = 0, 1
-  while true do
-    local s, e = text:find(needle, pos, true)
-    if not s then return n end
-    n, pos = n + 1, e + 1
-  end
-end
+local count = H.count_text
 
 -- stderr holds `moonwire: error in <what>: <msg...>` followed by a traceback.
 local function assert_reported(res, what, msg)

@@ -340,6 +340,16 @@ end
 
 function H.count(lines, pattern) return #H.grep(lines, pattern) end
 
+-- How many times a plain string occurs in a text (e.g. "stack traceback:" in stderr).
+function H.count_text(text, needle)
+  local n, pos = 0, 1
+  while true do
+    local s, e = text:find(needle, pos, true)
+    if not s then return n end
+    n, pos = n + 1, e + 1
+  end
+end
+
 -- Memory of a running process from /proc, in KiB: VmRSS and VmHWM (peak).
 function H.vmrss(pid)
   local f = io.open("/proc/" .. pid .. "/status")
