@@ -163,6 +163,10 @@ int luaopen_moonwire_core(lua_State *L)
         lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.hosted");
         rt->hosted = lua_toboolean(L, -1);
         rt->declaring = rt->hosted; /* required from the main chunk, which declares */
+        /* The host owns the process: catch SIGINT/SIGTERM/SIGHUP from now on,
+         * so one that arrives while the script's top level runs is handled
+         * when the loop starts instead of killing the process. */
+        if (rt->hosted) mw_loop_watch_signals(&rt->loop, on_signal, rt);
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushcfunction(L, rt_gc);
