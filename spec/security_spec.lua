@@ -196,6 +196,7 @@ describe("security (issue 6)", function()
         { "403", "HTTP/1.1 403 Forbidden" },
         { "200", "HTTP/1.1 200 OK" },
         { "reflect", "malformed HTTP response" },
+        { "reflect-status", "HTTP/1.1 403 *** ***" },   -- redacted, not echoed
         { "badkey", "invalid Sec-WebSocket-Accept" },
         { "huge", "response head exceeds" },
         { "hangup", "connection closed by the server" },

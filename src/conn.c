@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
@@ -178,12 +179,52 @@ int mw_conn_active(const mw_conn *c)
            c->pending || c->nerr;
 }
 
+/* Replace each occurrence of secret[0..n) in msg (NUL-terminated) with "***". */
+static void redact_one(char *msg, const char *secret, size_t n)
+{
+    if (n < 4) return; /* too short to be a credential, too common to blank out */
+    char *p = msg;
+    while ((p = memmem(p, strlen(p), secret, n)) != NULL) {
+        memmove(p + 3, p + n, strlen(p + n) + 1);
+        memcpy(p, "***", 3);
+        p += 3;
+    }
+}
+
+/* Error messages quote what a server sent (a status line, a header value);
+ * a hostile server can reflect the request's credentials into those. Blank
+ * out the values of Cookie and Authorization headers wherever they appear. */
+static void redact(const mw_conn *c, char *msg)
+{
+    for (int i = 0; i < c->nheaders; i++) {
+        const char *name = c->headers[i].name, *v = c->headers[i].value;
+        size_t vn = c->headers[i].value_len;
+        int cookie = strcasecmp(name, "Cookie") == 0;
+        if (!cookie && strcasecmp(name, "Authorization") != 0 && strcasecmp(name, "Proxy-Authorization") != 0)
+            continue;
+        redact_one(msg, v, vn);
+        /* and each part on its own: a cookie's values, a scheme's credentials */
+        for (size_t a = 0; a < vn;) {
+            size_t b = a;
+            while (b < vn && v[b] != ';' && v[b] != ',') b++;
+            const char *part = v + a;
+            size_t pn = b - a;
+            const char *sep = memchr(part, cookie ? '=' : ' ', pn);
+            if (sep) { pn -= (size_t)(sep + 1 - part); part = sep + 1; }
+            while (pn && *part == ' ') { part++; pn--; }
+            redact_one(msg, part, pn);
+            a = b + 1;
+        }
+    }
+}
+
 static void vqueue_error(mw_conn *c, int code, const char *fmt, va_list ap)
 {
     if (c->nerr >= MW_PEND_ERRORS) return;
     char msg[512];
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    redact(c, msg);
+    size_t len = strlen(msg);
     mw_err_ev *e = malloc(sizeof *e + len + 1);
     if (!e) return;
     e->next = NULL;

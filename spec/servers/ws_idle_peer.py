@@ -13,6 +13,8 @@ Modes (--mode):
   403      answer `403 Forbidden` with a body that repeats the whole request, then close.
   200      answer `200 OK` with a body that repeats the whole request, then close.
   reflect  send the request bytes straight back as the "response", then close.
+  reflect-status  answer 403 with the request's Cookie and Authorization values as the
+           reason phrase, then close.
   badkey   answer 101 with a wrong Sec-WebSocket-Accept.
   huge     answer 101 followed by header lines that repeat the request until the head
            passes 20 KiB, never ending it.
@@ -125,6 +127,11 @@ class Server:
                       + str(len(head)).encode() + b"\r\n\r\n" + head)
         elif mode == "reflect":
             self.send(c, head)
+        elif mode == "reflect-status":
+            # the request's Cookie and Authorization values as the reason phrase
+            vals = [line.partition(b":")[2].strip() for line in head.split(b"\r\n")[1:]
+                    if line.partition(b":")[0].strip().lower() in (b"cookie", b"authorization")]
+            self.send(c, b"HTTP/1.1 403 " + b" ".join(vals) + b"\r\n\r\n")
         elif mode == "badkey":
             self.send(c, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
@@ -230,7 +237,7 @@ class Server:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", default="idle",
-                    choices=["idle", "report", "403", "200", "reflect", "badkey", "huge",
+                    choices=["idle", "report", "403", "200", "reflect", "reflect-status", "badkey", "huge",
                              "hangup", "silent"])
     ap.add_argument("--every", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=120)
