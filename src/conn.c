@@ -311,9 +311,7 @@ void mw_conn_transport_ready(mw_conn *c)
     c->status = MW_ST_ESTABLISHED;
     if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
     if (c->ev->on_connect) {
-        c->depth++;
         c->ev->on_connect(c);
-        c->depth--;
         if (c->gen != gen || c->status != MW_ST_ESTABLISHED) return;
     }
     if (c->proto->start) {
@@ -529,9 +527,7 @@ int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
 {
     unsigned gen = c->gen;
     if (c->ev->on_message) {
-        c->depth++;
         c->ev->on_message(c, p, n, kind);
-        c->depth--;
     }
     return c->gen != gen || c->paused || c->status != MW_ST_ESTABLISHED;
 }
@@ -589,9 +585,7 @@ static void flush(mw_conn *c)
     if (c->buffer_full) {
         c->buffer_full = 0;
         if (c->ev->on_buffer_drain) {
-            c->depth++;
             c->ev->on_buffer_drain(c);
-            c->depth--;
             if (c->gen != gen) return;
         }
     }
@@ -693,9 +687,7 @@ static void conn_task(mw_task *t)
         if (!c->errs) c->errs_tail = &c->errs;
         c->nerr--;
         if (c->ev->on_error) {
-            c->depth++;
             c->ev->on_error(c, e->code, e->msg);
-            c->depth--;
         }
         free(e);
     }
@@ -704,9 +696,7 @@ static void conn_task(mw_task *t)
         mw_buf_shrink(&c->in, 0);
         mw_buf_shrink(&c->out, 0);
         if (c->ev->on_close) {
-            c->depth++;
             c->ev->on_close(c);
-            c->depth--;
         }
         return;
     }
@@ -714,9 +704,7 @@ static void conn_task(mw_task *t)
     if (c->pending & PEND_BUFFER_FULL) {
         c->pending &= ~PEND_BUFFER_FULL;
         if (c->ev->on_buffer_full) {
-            c->depth++;
             c->ev->on_buffer_full(c);
-            c->depth--;
             if (c->gen != gen) return;
         }
     }

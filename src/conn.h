@@ -62,7 +62,6 @@ typedef struct mw_transport_vt {
 
 typedef struct mw_proto_vt {
     const char *name;
-    int default_kind;
     /* Transport is up: a protocol with its own handshake starts it and calls
      * mw_conn_proto_ready when done; returns 0, or -1 after mw_conn_fail. */
     int (*start)(mw_conn *c);
@@ -133,7 +132,6 @@ struct mw_conn {
     mw_err_ev *errs, **errs_tail;  /* queued on_error events, oldest first */
     mw_timer trim;             /* gives back buffers a burst grew, once idle */
     unsigned gen;              /* bumped on every teardown */
-    int depth;                 /* nesting of calls into the owner */
     int paused;
     int buffer_full;
     int flush_then_close;
@@ -204,9 +202,6 @@ void mw_conn_error(mw_conn *c, int code, const char *fmt, ...) __attribute__((fo
 /* Deliver one message. Returns nonzero when parsing must stop (the user
  * paused, closed, destroyed or reconnected the connection meanwhile). */
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind);
-/* Call into the owner with depth accounting; returns nonzero when the
- * connection changed generation (was torn down) during the call. */
-#define MW_CONN_CALL(c, expr) ({ unsigned _g = (c)->gen; (c)->depth++; expr; (c)->depth--; (c)->gen != _g; })
 /* Ensure queued output is flushed before the loop polls. */
 void mw_conn_want_flush(mw_conn *c);
 /* Close the socket now without an error (graceful end reached). */

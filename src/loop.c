@@ -86,19 +86,12 @@ void mw_loop_unschedule(mw_loop *l, mw_task *t)
 
 int mw_loop_run(mw_loop *l)
 {
-    l->stopping = 0;
     ev_run(l->ev, 0);
     return 0;
 }
 
-void mw_loop_run_once(mw_loop *l, int block)
-{
-    ev_run(l->ev, block ? EVRUN_ONCE : EVRUN_NOWAIT);
-}
-
 void mw_loop_stop(mw_loop *l)
 {
-    l->stopping = 1;
     ev_break(l->ev, EVBREAK_ALL);
 }
 

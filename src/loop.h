@@ -29,7 +29,6 @@ struct mw_loop {
     ev_signal sig[3];      /* SIGINT, SIGTERM, SIGHUP */
     void (*on_signal)(mw_loop *, int signum, void *ud);
     void *signal_ud;
-    int stopping;
     /* Every connection reads into this block while it has no partial
      * message of its own, so an idle connection holds no read buffer. */
     mw_buf scratch;
@@ -46,8 +45,6 @@ void mw_loop_schedule(mw_loop *l, mw_task *t);
 void mw_loop_unschedule(mw_loop *l, mw_task *t);
 /* Run until nothing is active or mw_loop_stop; returns 0. */
 int mw_loop_run(mw_loop *l);
-/* Run one non-blocking iteration (for embedders that drive the loop). */
-void mw_loop_run_once(mw_loop *l, int block);
 void mw_loop_stop(mw_loop *l);
 /* Watch SIGINT, SIGTERM and SIGHUP; the watchers do not keep the loop alive. */
 void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *), void *ud);

@@ -107,13 +107,14 @@ static void after_script(lua_State *L, const char *script, char **args, int n, i
     if (watch) mw_rt_watch(rt);
 }
 
+/* Run the loop if the script loaded moonwire; a graceful end is exit 0. */
 static int run_loop(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
     mw_rt *rt = lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (rt) mw_rt_run(rt);
-    return rt ? rt->exit_code : 0;
+    return 0;
 }
 
 int main(int argc, char **argv)

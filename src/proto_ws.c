@@ -59,9 +59,7 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
     if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
     mw_conn_proto_ready(c);
     if (c->ev->on_ws_connect) {
-        c->depth++;
         c->ev->on_ws_connect(c, head, n);
-        c->depth--;
     }
     return stop_flag(c, gen);
 }
@@ -72,9 +70,7 @@ static int on_message(void *ud, int is_text, const char *p, size_t n)
     if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return WS_CB_STOP;
     unsigned gen = c->gen;
     if (c->ev->on_message) {
-        c->depth++;
         c->ev->on_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY);
-        c->depth--;
     }
     return stop_flag(c, gen);
 }
@@ -85,9 +81,7 @@ static int on_ping(void *ud, const char *p, size_t n)
     unsigned gen = c->gen;
     int pong = 1;
     if (c->ev->on_ws_ping) {
-        c->depth++;
         pong = c->ev->on_ws_ping(c, p, n);
-        c->depth--;
     }
     /* A peer that pings faster than it reads must not grow the send queue
      * without bound: past maxSendBufferSize the pong is dropped (RFC 6455
@@ -101,9 +95,7 @@ static int on_pong(void *ud, const char *p, size_t n)
     mw_conn *c = ud;
     unsigned gen = c->gen;
     if (c->ev->on_ws_pong) {
-        c->depth++;
         c->ev->on_ws_pong(c, p, n);
-        c->depth--;
     }
     return stop_flag(c, gen);
 }
@@ -116,9 +108,7 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
     mw_conn_deadline(c, c->close_timeout);
     if (c->ev->on_ws_close) {
-        c->depth++;
         c->ev->on_ws_close(c, code, reason, n);
-        c->depth--;
     }
     return stop_flag(c, gen);
 }
@@ -371,7 +361,6 @@ static void pong_wait_cb(mw_timer *t, void *ud)
 
 const mw_proto_vt mw_proto_ws = {
     .name = "websocket",
-    .default_kind = MW_KIND_TEXT,
     .start = ws_start,
     .input = ws_input,
     .send = ws_send,

@@ -34,10 +34,8 @@ typedef struct mw_rt {
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
     l_conn *conns;         /* every connection userdata alive */
-    int exit_code;
     int loop_running;
     int msgh;              /* stack index of the traceback handler while the loop runs, else 0 */
-    int nerrors;           /* callback errors reported so far */
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */
     unsigned long conn_seq;

@@ -30,7 +30,6 @@ void mw_rt_report(mw_rt *rt, const char *what)
     fprintf(stderr, "moonwire: error in %s: %s\n", what, msg ? msg : "(non-string error)");
     fflush(stderr);
     lua_pop(L, 1);
-    rt->nerrors++;
 }
 
 int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
