@@ -296,9 +296,9 @@ def main():
                 "info": rs[0]["info"], "values": vals,
             }
 
-    def ratio(name, other):
+    def ratio(name, other, client="moonwire"):
         s = summary.get(name, {})
-        m, o = s.get("moonwire"), s.get(other)
+        m, o = s.get(client), s.get(other)
         if not m or not o or not m["median"] or not o["median"]:
             return None
         return m["median"] / o["median"] if m["higher_better"] else o["median"] / m["median"]
@@ -340,16 +340,23 @@ def main():
 
     targets = []
 
-    def tgt(num, text, value, ok, judged=True):
-        targets.append({"target": num, "text": text, "value": value,
+    def tgt(num, text, value, ok, judged=True, ceiling=None, need=None):
+        targets.append({"target": num, "text": text, "value": value, "ceiling": ceiling,
+                        "reachable": None if ceiling is None else ceiling >= need,
                         "met": (bool(ok) if value is not None and judged else None)})
 
-    tgt(1, "receive 16 B >= 2x node", ratio("recv_16B", "node"), (ratio("recv_16B", "node") or 0) >= 2)
+    def vs_node(num, text, name, at_least):
+        # The raw client's own ratio to node is the most any client can show here: a
+        # target above it cannot be met on this machine, whatever moonwire does.
+        r = ratio(name, "node")
+        tgt(num, text, r, (r or 0) >= at_least, ceiling=ratio(name, "node", client="raw"), need=at_least)
+
+    vs_node(1, "receive 16 B >= 2x node", "recv_16B", 2)
     for c in ("recv_64KiB", "recv_1MiB"):
         tgt(2, f"{c} >= 80% of raw", ratio(c, "raw"), (ratio(c, "raw") or 0) >= 0.8)
-    tgt(3, "send 16 B >= 5x node", ratio("send_16B", "node"), (ratio("send_16B", "node") or 0) >= 5)
-    tgt(4, "send 64 KiB >= 3x node", ratio("send_64KiB", "node"), (ratio("send_64KiB", "node") or 0) >= 3)
-    tgt(5, "echo >= 1.8x node", ratio("echo_32B", "node"), (ratio("echo_32B", "node") or 0) >= 1.8)
+    vs_node(3, "send 16 B >= 5x node", "send_16B", 5)
+    vs_node(4, "send 64 KiB >= 3x node", "send_64KiB", 3)
+    vs_node(5, "echo >= 1.8x node", "echo_32B", 1.8)
     idle = summary.get("idle_10k", {}).get("moonwire")
     tgt(6, "<= 8 KiB per idle ws connection at 10,000", idle and idle["median"],
         idle and idle["median"] <= 8, judged=bool(idle and idle["n"] >= 10000))
@@ -361,6 +368,9 @@ def main():
         for t in targets:
             v = t["value"]
             state = {True: "MET", False: "MISSED", None: "not judged"}[t["met"]]
+            if t["ceiling"] is not None:
+                state += f"  (raw client {fmt(t['ceiling'])}x node"
+                state += ")" if t["reachable"] else ": out of reach on this machine)"
             print(f"  {t['target']}. {t['text']:<45} {fmt(v) if v is not None else 'n/a':>8}  {state}")
         print("  8. no allocation per message: see scripts/bench/alloc.sh")
     elapsed = time.time() - t_start
