@@ -266,6 +266,77 @@ describe("connecting (issue 2 item 5)", function()
     assert.same({ "QUEUED\ttrue\ttrue", "ECHO\tearly one", "ECHO\tearly two" }, res.lines)
   end)
 
+  it("a ws:// request the handshake would refuse fails before connecting: no DNS query, no TCP connect, onError HANDSHAKE_FAIL after connect() returned, then onClose", function()
+    local dns = H.dns_server { "--record", "refused.test=127.0.0.1", "--record", "control.test=127.0.0.1" }
+    local srv = H.server("echo", { "--framing", "raw" })   -- reports every accept (CONNECT id)
+    local res = H.run([==[
+      local mw = require "moonwire"
+      local port = arg[1]
+      local cases = {   -- name, url host, setup; each refused by the ws engine's request check
+        { "value CRLF", "refused.test", function(c) c.headers = { ["X-Evil"] = "a\r\nInjected: 1" } end },
+        { "name NUL", "refused.test", function(c) c.headers = { ["X-Nul\0Name"] = "v" } end },
+        { "reserved", "refused.test", function(c) c.headers = { ["Sec-WebSocket-Key"] = "mine" } end },
+        { "origin LF", "127.0.0.1", function(c) c.websocketOrigin = "https://a.example\nX: y" end },
+        { "protocol", "127.0.0.1", function(c) c.websocketClientProtocol = "chat, not a token" end },
+      }
+      local left = #cases
+      local function control()
+        -- after every refusal: one connection the listener must see as its first
+        local k = mw.AsyncTcpConnection.new("tcp://control.test:" .. port)
+        k.onConnect = function(conn) conn:send("control") end
+        k.onMessage = function(conn) print("CONTROL ECHO"); conn:close() end
+        k:connect()
+      end
+      for _, case in ipairs(cases) do
+        local c = mw.AsyncTcpConnection.new("ws://" .. case[2] .. ":" .. port .. "/x")
+        case[3](c)
+        local errors = 0
+        c.onConnect = function() print("CONNECTED?!", case[1]) end
+        c.onError = function(conn, code, msg)
+          errors = errors + 1
+          print("ERROR", case[1], code, msg)
+        end
+        c.onClose = function(conn)
+          print("CLOSED", case[1], errors, conn:getStatus())
+          left = left - 1
+          if left == 0 then control() end
+        end
+        print("CONNECT", case[1], c:connect(), c:getStatus())
+      end
+    ]==], { srv.port }, { env = dns.env })
+    H.assert_exit(res, 0)
+    assert.equal("", res.stderr)
+    local function url(host) return "ws://" .. host .. ":" .. srv.port .. "/x" end
+    local function refused(host, why)
+      return "websocket handshake with " .. url(host) .. " refused: " .. why .. "; nothing was sent"
+    end
+    -- connect() returns first (the connection already CLOSED), the events follow from the loop
+    assert.same({
+      "CONNECT\tvalue CRLF\ttrue\tCLOSED", "CONNECT\tname NUL\ttrue\tCLOSED",
+      "CONNECT\treserved\ttrue\tCLOSED", "CONNECT\torigin LF\ttrue\tCLOSED",
+      "CONNECT\tprotocol\ttrue\tCLOSED",
+      "ERROR\tvalue CRLF\t5\t" .. refused("refused.test", 'header "X-Evil" has a CR, LF or NUL in its value'),
+      "CLOSED\tvalue CRLF\t1\tCLOSED",
+      "ERROR\tname NUL\t5\t" .. refused("refused.test", 'header "X-Nul\\x00Name" is not a valid header name'),
+      "CLOSED\tname NUL\t1\tCLOSED",
+      "ERROR\treserved\t5\t" .. refused("refused.test",
+        'header "Sec-WebSocket-Key" is set by the WebSocket handshake itself'),
+      "CLOSED\treserved\t1\tCLOSED",
+      "ERROR\torigin LF\t5\t" .. refused("127.0.0.1", "websocketOrigin has a CR, LF or NUL"),
+      "CLOSED\torigin LF\t1\tCLOSED",
+      "ERROR\tprotocol\t5\t" .. refused("127.0.0.1",
+        'websocketClientProtocol "chat, not a token" is not a comma-separated list of tokens'),
+      "CLOSED\tprotocol\t1\tCLOSED",
+      "CONTROL ECHO",
+    }, res.lines)
+    -- the listener's first and only accept is the control connection's
+    srv:wait_line("^RECV 1 7$")
+    assert.same({ "CONNECT 1" }, srv:grep("^CONNECT "))
+    -- and the resolver was asked about control.test only
+    dns:wait_line("^QUERY control%.test ")
+    assert.same({}, dns:grep("^QUERY refused%.test "))
+  end)
+
   it("misuse raises: an unknown scheme", function()
     local res = H.run([==[
       local mw = require "moonwire"

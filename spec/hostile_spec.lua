@@ -296,11 +296,14 @@ describe("hostile servers: frames (issue 6)", function()
     srv:wait_line("^WSCLOSE 1 1000 seen$")
     W.command(srv, "STATS 1")
     local _, pongs = srv:wait_line("^STATS 1 .*pong=(%d+)")
-    -- some pongs went out before the kernel buffers filled; past maxSendBufferSize the
-    -- rest were dropped, so the queue never grew past it by more than one read's worth
-    assert.is_true(tonumber(pongs) > 0 and tonumber(pongs) <= 100000, pongs)
+    -- some pongs went out before the kernel buffers filled; past maxSendBufferSize each
+    -- pong waited in place of the one before (fewer than 100,000 arrived: the queue did
+    -- reach the limit), so the queue never grew past it by more than one read's worth.
+    -- (The server starts reading once its flood is written, which may be before the
+    -- client has read it all: at flood-done the queue may have drained below the limit.)
+    assert.is_true(tonumber(pongs) > 0 and tonumber(pongs) < 100000, pongs)
     local q = tonumber(H.grep(res.lines, "^FLOODMEM")[1]:match("(%d+)$"))
-    assert.is_true(q >= 1048576 and q < 1048576 + 256 * 1024, "send queue " .. q)
+    assert.is_true(q < 1048576 + 256 * 1024, "send queue " .. q)
     -- 13 MB of pongs were due (measured peak growth: ~2.2 MiB; 8.4 MiB before pongs
     -- were dropped past the limit). Under ASan the peak counts allocation churn (~36 MiB:
     -- freed buffers stay in its quarantine), so there the queue size above is the bound.
@@ -308,6 +311,75 @@ describe("hostile servers: frames (issue 6)", function()
     if not H.sanitized then
       assert.is_true(m.hwm1 - m.hwm0 < 4096, ("VmHWM grew by %d KiB"):format(m.hwm1 - m.hwm0))
     end
+  end)
+
+  -- 100,000 pings with distinct payloads (ping i carries i, zero-padded to 125 bytes)
+  -- while the server reads nothing: the kernel buffers fill, then the send queue; past
+  -- maxSendBufferSize each pong waits, replacing the one owed before (RFC 6455 5.5.3),
+  -- and the latest is sent once the queue drains below the limit (AFTER_DONE: what the
+  -- client does when the flood's last message arrives). onWebSocketPing sees the queue
+  -- before every pong, so `top` is its high-water mark.
+  local LAST_PING = ("0"):rep(119) .. "100000"
+  local PINGSEQ_PEER = { "--quiet", "pong", "--no-read", "--rcvbuf", "65536",
+    "--then", "pingseq:100000", "--then", "text:flood-done" }
+  local PINGSEQ = [[
+    h.maxSendBufferSize = 4096
+    local top, pings = 0, 0
+    h.onWebSocketPing = function(conn, p)
+      pings = pings + 1
+      top = math.max(top, conn:getSendBufferQueueSize())
+    end
+    h.onMessage = function(conn, d)
+      print("H MSG " .. d)
+      if d == "flood-done" then
+        top = math.max(top, conn:getSendBufferQueueSize())
+        print(("PINGS %d QUEUE %d %d"):format(pings, top, conn:getSendBufferQueueSize()))
+        AFTER_DONE
+      else
+        conn:close(1000, "seen")
+      end
+    end
+  ]]
+
+  local function assert_queue_bounded(res)
+    local pings, top = (H.grep(res.lines, "^PINGS ")[1] or ""):match("^PINGS (%d+) QUEUE (%d+) ")
+    assert.equal("100000", pings, H.describe(res))
+    -- the queue reached the limit (the flood did fill it) and never passed it by more
+    -- than the one pong frame that crossed it (2 + 4 + 125 bytes)
+    assert.is_true(tonumber(top) >= 4096 and tonumber(top) <= 4096 + 131, "queue high-water " .. top)
+  end
+
+  it("answers the latest of 100,000 distinct pings once the send queue drains, the queue bounded by maxSendBufferSize plus one frame", function()
+    local res, srv = run_case(PINGSEQ_PEER, (PINGSEQ:gsub("AFTER_DONE", "")), function(p, s)
+      p:wait_line("^H MSG flood%-done$", 30)
+      -- the client is idle now, the latest pong owed; the server starts reading
+      W.command(s, "DO 1 read")
+      W.command(s, "AWAIT 1 pong " .. LAST_PING)
+      s:wait_line("^SEEN 1 pong " .. LAST_PING .. "$", 10)
+      W.command(s, "DO 1 text:close-now")
+    end)
+    assert_case(res, { "CONNECT", "WSCONNECT", "MSG flood-done", "MSG close-now", "WSCLOSE 1000 ", "CLOSE" })
+    srv:wait_line("^WSCLOSE 1 1000 seen$")
+    -- that pong was the last one: no older pong came after it
+    W.command(srv, "LAST 1 pong")
+    local _, last = srv:wait_line("^LAST 1 pong (%S*)$")
+    assert.equal(LAST_PING, last)
+    assert_queue_bounded(res)
+  end)
+
+  it("sends the latest owed pong before its close frame when the script closes with the send queue full", function()
+    local res, srv = run_case(PINGSEQ_PEER, (PINGSEQ:gsub("AFTER_DONE", 'conn:close(1000, "seen")')),
+      function(p, s)
+        p:wait_line("^H MSG flood%-done$", 30)
+        W.command(s, "DO 1 read")
+      end)
+    assert_case(res, { "CONNECT", "WSCONNECT", "MSG flood-done", "WSCLOSE 1000 ", "CLOSE" })
+    srv:wait_line("^WSCLOSE 1 1000 seen$")
+    W.command(srv, "LAST 1 pong")
+    local _, last = srv:wait_line("^LAST 1 pong (%S*)$")
+    assert.equal(LAST_PING, last)
+    assert.same({}, srv:grep("^BAD"))
+    assert_queue_bounded(res)
   end)
 
   it("ignores data after a close frame: not delivered, the close handshake completes", function()
@@ -365,22 +437,65 @@ end
 describe("hostile servers: a server that does not read (issue 6)", function()
   after_each(H.cleanup)
 
-  it("bounds the send queue by maxSendBufferSize: onBufferFull, send returns false with SEND_FAIL; close ends within the close timeout", function()
+  it("bounds the send queue by maxSendBufferSize: onBufferFull, send returns false with SEND_FAIL; close ends with TIMEOUT after the default close timeout", function()
     local res, srv = run_case({ "--no-read", "--rcvbuf", "32768" }, (FILL:gsub("AFTER_FULL", function() return [[
       print("H SEND " .. tostring(conn:send("one more")))
+      print("H CLOSETIMEOUT " .. conn.closeTimeout)
       close_t0 = mw.now()
       conn:close(1000, "bye")
     ]] end)))
+    local ev = W.client_events(res.lines, "H")
+    local unsent = tonumber((ev[4] or ""):match("^ERROR 8 close " .. srv.url:gsub("%p", "%%%0")
+      .. ": (%d+) bytes still unsent after 5s, our close frame among them$"))
+    assert.is_number(unsent, H.describe(res))
     assert_case(res, { "CONNECT", "WSCONNECT", "ERROR 2 send " .. srv.url
-      .. ": send buffer full (1048576 bytes), message dropped", "CLOSE" })
+      .. ": send buffer full (1048576 bytes), message dropped", ev[4], "CLOSE" })
+    assert.same({ "H CLOSETIMEOUT 5.0" }, H.grep(res.lines, "^H CLOSETIMEOUT"))
     assert.same({ "H SEND false" }, H.grep(res.lines, "^H SEND"))
     assert.same({}, H.grep(res.lines, "^H SENDFALSE"))
     -- the queue passed the limit by less than the one message that crossed it
     local q, max = full_line(res)
     assert.is_true(q >= max and q < max + 65536 + 14, "queue " .. q)
-    -- the close frame cannot go out either: the close timeout (5 s) ends it
+    -- the close frame cannot go out either: the close timeout (5 s) ends it, and the
+    -- queue (the close frame included) was still above the limit
+    assert.is_true(unsent >= max, "unsent " .. unsent)
     local t = tonumber(H.grep(res.lines, "^CLOSED_AFTER")[1]:match("[%d.]+"))
     assert.is_true(t >= 4.99 and t < 5 + 0.5 * H.slow, "closed after " .. t)
+  end)
+
+  it("bounds a tcp:// finish() that cannot flush by closeTimeout: onError TIMEOUT with the bytes still unsent, then onClose", function()
+    local sink = H.server("sink", { "--rcvbuf", "65536" })
+    local url = "tcp://127.0.0.1:" .. sink.port
+    local res = H.run([==[
+      local mw = require "moonwire"
+      local c = mw.AsyncTcpConnection.new(arg[1])
+      c.maxSendBufferSize = 64 * 1024 * 1024
+      c.closeTimeout = 0.3
+      local t0
+      c.onConnect = function(conn)
+        -- more than loopback's kernel buffers take while the server reads nothing
+        conn:send(("x"):rep(32 * 1024 * 1024))
+        t0 = mw.now()
+        print("FINISH", conn:finish(), conn:getStatus())
+      end
+      c.onError = function(conn, code, m) print("ERROR", code == mw.errors.TIMEOUT, m) end
+      c.onClose = function(conn) print("CLOSE", conn:getStatus()); print(("AFTER %.3f"):format(mw.now() - t0)) end
+      c:connect()
+    ]==], { url }, { timeout = 4 })
+    H.assert_exit(res, 0)
+    assert.equal("", res.stderr)
+    assert.equal(4, #res.lines, H.describe(res))
+    assert.same({ "FINISH\ttrue\tCLOSING", "CLOSE\tCLOSED" }, { res.lines[1], res.lines[3] })
+    local unsent = tonumber(res.lines[2]:match("^ERROR\ttrue\tclose " .. url:gsub("%p", "%%%0")
+      .. ": (%d+) bytes still unsent after 0%.3s$"))
+    assert.is_number(unsent, H.describe(res))
+    assert.is_true(unsent > 0 and unsent < 32 * 1024 * 1024, "unsent " .. unsent)
+    local t = tonumber(res.lines[4]:match("^AFTER ([%d.]+)$"))
+    assert.is_true(t >= 0.29 and t < 0.3 + 0.5 * H.slow, "closed after " .. t)
+    -- what the kernel had taken still arrives; the rest never went out
+    sink:send("READ\n")
+    local _, total = sink:wait_line("^CLOSE 1 (%d+)$")
+    assert.equal(32 * 1024 * 1024 - unsent, tonumber(total))
   end)
 
   it("reports an abrupt reset while the send queue is full once, as READ_FAIL, then onClose", function()

@@ -452,6 +452,9 @@ describe("script misuse (issue 6)", function()
         { function() c.maxSendBufferSize = "big" end, "number expected, got string" },
         { function() c.maxPackageSize = 0 end, "maxPackageSize must be >= 1" },
         { function() c.connectTimeout = -1 end, "connectTimeout must be a number >= 0" },
+        { function() c.closeTimeout = -0.5 end, "closeTimeout must be a number >= 0" },
+        { function() c.closeTimeout = "soon" end, "number expected, got string" },
+        { function() c.onMessage = 5 end, "onMessage must be a function or nil, got number" },
         { function() c.websocketType = 5 end, "websocketType must be" },
         { function() c.transport = "udp" end, "unknown transport" },
         { function() c.id = 5 end, "id is read-only" },
@@ -478,12 +481,96 @@ describe("script misuse (issue 6)", function()
     ]==])
     H.assert_exit(res, 0)
     local want = {}
-    for i = 1, 29 do want[i] = "OK\t" .. i end
+    for i = 1, 32 do want[i] = "OK\t" .. i end
     want[#want + 1] = "METATABLE\tAsyncTcpConnection"
     want[#want + 1] = "ALIVE\tINITIAL"
     assert.same(want, res.lines)
     assert_reported(res, "timer", "bad argument #1 to 'send' (string expected, got table)")
   end)
+
+  it("a callback field set to a value that is neither a function nor nil raises, at the script's line; nil and functions still work",
+    function()
+      local srv = start_ws()
+      local script = [==[
+        local mw = require "moonwire"
+        local A = mw.AsyncTcpConnection
+        local names = { "onConnect", "onWebSocketConnect", "onMessage", "onError", "onClose",
+          "onBufferFull", "onBufferDrain", "onWebSocketClose", "onWebSocketPing", "onWebSocketPong" }
+        local bad = { { 5, "number" }, { "print", "string" }, { {}, "table" }, { true, "boolean" },
+          { false, "boolean" }, { io.stdout, "FILE*" },
+          { setmetatable({}, { __call = function() end }), "table" } }   -- callable, not a function
+        local c = A.new(arg[1])
+        local n, wrong = 0, 0
+        for _, name in ipairs(names) do
+          for _, v in ipairs(bad) do
+            n = n + 1
+            local line
+            local ok, err = pcall(function() line = debug.getinfo(1, "l").currentline; c[name] = v[1] end)
+            local want = ("script.lua:%d: %s must be a function or nil, got %s"):format(line, name, v[2])
+            if ok or err:sub(-#want) ~= want then wrong = wrong + 1; print("WRONG", name, v[2], err) end
+            if rawequal(c[name], v[1]) then wrong = wrong + 1; print("STORED", name, v[2]) end
+          end
+        end
+        print("CHECKED", n, wrong)
+        -- through the options of new(), which go through __newindex: the line of the call
+        local ok, err = pcall(function()
+          return A.new(arg[1], { onMessage = 5 })   -- NEW-LINE
+        end)
+        print(ok, (err:gsub("^.*/", "")))
+        -- a name that is not a callback keeps any value as the script's own data
+        c.onSomethingElse = 5
+        c.on = "x"
+        print("OWN", c.onSomethingElse, c.on)
+        -- nil and functions are fine, and a new function replaces the old (as a hot reload does)
+        c.onMessage = function() print("OLD HANDLER") end
+        c.onMessage = nil
+        c.onMessage = function(conn, data) print("ECHO", data); conn:close() end
+        c.onWebSocketConnect = function(conn)
+          conn:send("still working")
+          conn.onClose = 42   -- CALLBACK-LINE: reported with a traceback, the host goes on
+        end
+        c.onClose = nil
+        c:connect()
+        mw.Timer.add(0.01, function()
+          A.new(arg[1], { onError = "not a function" })   -- TIMER-LINE
+        end, false)
+      ]==]
+      local function line_of(marker)
+        local i = 0
+        for l in (script .. "\n"):gmatch("([^\n]*)\n") do
+          i = i + 1
+          if l:find(marker, 1, true) then return i end
+        end
+        error("no " .. marker)
+      end
+      local res = H.run(script, { srv.url })
+      H.assert_exit(res, 0)
+      assert.same({ "CHECKED\t70\t0",
+        "false\tscript.lua:" .. line_of("NEW-LINE") .. ": onMessage must be a function or nil, got number",
+        "OWN\t5\tx", "ECHO\tstill working" }, res.lines)
+      assert_reported(res, "onWebSocketConnect",
+        "script.lua:" .. line_of("CALLBACK-LINE") .. ": onClose must be a function or nil, got number")
+      assert_reported(res, "timer",
+        "script.lua:" .. line_of("TIMER-LINE") .. ": onError must be a function or nil, got string")
+      assert.equal(2, count(res.stderr, "stack traceback:"), res.stderr)
+    end)
+
+  it("a callback field set to a non-function at the top level stops the script with the error and its line; exit 1",
+    function()
+      local res = H.run([==[
+        local mw = require "moonwire"
+        local c = mw.AsyncTcpConnection.new("ws://127.0.0.1:1/")
+        c.onMessage = function() end
+        print("BEFORE")
+        c.onMessage = 5
+        print("NOT REACHED")
+      ]==])
+      assert.equal(1, res.code, H.describe(res))
+      H.assert_clean(res)
+      assert.same({ "BEFORE" }, res.lines)
+      assert(res.stderr:find("script.lua:5: onMessage must be a function or nil, got number", 1, true),
+        H.describe(res))
+    end)
 
   it("finalizers that reach a collected connection or the shut-down runtime get errors, not a crash",
     function()

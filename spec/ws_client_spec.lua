@@ -274,22 +274,45 @@ describe("ws closing handshake (issue 3)", function()
     assert.is_true(t >= 0.39 and t < 0.4 + 0.5 * H.slow, "closed after " .. t)
   end)
 
-  it("bounds the wait for a server that never answers the close: the client closes TCP after the close timeout", function()
+  it("bounds the wait for a server that never answers the close by closeTimeout: onError TIMEOUT naming it, then onClose; the client closes TCP", function()
     local srv = W.peer { "--close-reply", "never", "--keep-tcp" }
     local res = H.run(W.script [[
-      local c = open()
+      local c = open(arg[1] .. "/")
+      print("DEFAULT " .. c.closeTimeout)
+      c.closeTimeout = 0.3
+      print("SET " .. c.closeTimeout)
       local t0
       c.onWebSocketConnect = function(conn) print("WSCONNECT"); t0 = mw.now(); conn:close(1000, "bye") end
+      c.onError = function(conn, code, m)
+        print("ERROR " .. code .. " " .. m)
+        print("TIMEOUT? " .. tostring(code == mw.errors.TIMEOUT) .. " " .. conn:getStatus())
+      end
       c.onClose = function() print("CLOSE"); print(("AFTER %.3f"):format(mw.now() - t0)) end
+      c:connect()
+    ]], { srv.url }, { timeout = 4 })   -- not the 5 s default: the run is bounded below it
+    H.assert_exit(res, 0)
+    assert.equal("", res.stderr)
+    assert.same({ "DEFAULT 5.0", "SET 0.3" }, { res.lines[1], res.lines[2] })
+    assert.same({ "CONNECT", "WSCONNECT", "ERROR 8 close " .. srv.url
+      .. "/: no close frame from the server within 0.3s", "CLOSE" }, W.client_events(res.lines))
+    assert.same({ "TIMEOUT? true CLOSED" }, H.grep(res.lines, "^TIMEOUT%?"))
+    local t = number_line(res.lines, "AFTER")
+    assert.is_true(t >= 0.29 and t < 0.3 + 0.5 * H.slow, "closed after " .. t)
+    srv:wait_line("^EOF 1 %d+$")
+    assert.same({ "close \\x03\\xe8bye" }, W.frame_list(srv, 1))
+  end)
+
+  it("a slow close reply within closeTimeout is no error", function()
+    local srv = W.peer { "--close-reply", "0.2" }
+    local res = H.run(W.script [[
+      local c = open()
+      c.closeTimeout = 2
+      c.onWebSocketConnect = function(conn) print("WSCONNECT"); conn:close(1000, "slow") end
       c:connect()
     ]], { srv.url })
     H.assert_exit(res, 0)
     assert.equal("", res.stderr)
-    assert.same({ "CONNECT", "WSCONNECT", "CLOSE" }, W.client_events(res.lines))
-    local t = number_line(res.lines, "AFTER")
-    assert.is_true(t >= 4.9 and t < 5 + 1 * H.slow, "closed after " .. t)
-    srv:wait_line("^EOF 1 %d+$")
-    assert.same({ "close \\x03\\xe8bye" }, W.frame_list(srv, 1))
+    assert.same({ "CONNECT", "WSCONNECT", "WSCLOSE 1000 ", "CLOSE" }, W.client_events(res.lines))
   end)
 
   it("after the close handshake, closes TCP itself when the server does not", function()

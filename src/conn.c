@@ -256,6 +256,8 @@ void mw_conn_teardown(mw_conn *c)
     c->paused = 0;
     c->buffer_full = 0;
     c->flush_then_close = 0;
+    c->close_error = 0;
+    c->want_drained = 0;
     c->proto_ready = 0;
     c->pending &= ~(PEND_BUFFER_FULL | PEND_INPUT);
     c->pending |= PEND_CLOSE;
@@ -399,6 +401,13 @@ int mw_conn_connect(mw_conn *c)
     c->proto_ready = 0;
     c->paused = 0;
     mw_buf_clear(&c->in);
+    /* Options that can never make a valid start fail here, through the
+     * deferred path like any connect failure: no DNS query, no TCP connect. */
+    if (c->proto->check) {
+        char msg[512];
+        int code = c->proto->check(c, msg, sizeof msg);
+        if (code) { mw_conn_fail(c, code, "%s", msg); return 0; }
+    }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
     if (c->connect_timeout > 0) mw_conn_deadline(c, c->connect_timeout);
     char err[256] = "";
@@ -411,6 +420,27 @@ int mw_conn_connect(mw_conn *c)
     if (!c->dns_req && c->status == MW_ST_CONNECTING)
         mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: cannot start resolving %s", c->url_str, c->url.host);
     return 0;
+}
+
+/* closeTimeout ran out while CLOSING. A close the script asked for that
+ * could not finish is an error (the peer never answered, or never read);
+ * a close after a reported failure, or after a completed close handshake
+ * waiting only for the peer's TCP close, ends quietly. */
+static void close_expired(mw_conn *c)
+{
+    int code = 0;
+    char msg[512];
+    if (c->close_error) {
+        if (c->proto->close_expired) {
+            code = c->proto->close_expired(c, msg, sizeof msg);
+        } else if (c->out.len) {
+            code = MW_E_TIMEOUT;
+            snprintf(msg, sizeof msg, "close %s: %zu bytes still unsent after %gs",
+                     c->url_str, c->out.len, c->close_timeout);
+        }
+    }
+    if (code) mw_conn_fail(c, code, "%s", msg);
+    else mw_conn_teardown(c);
 }
 
 static void deadline_cb(mw_timer *t, void *ud)
@@ -427,7 +457,7 @@ static void deadline_cb(mw_timer *t, void *ud)
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
                      c->proto->name, c->url_str, c->handshake_timeout);
     } else if (c->status == MW_ST_CLOSING) {
-        mw_conn_teardown(c);
+        close_expired(c);
     }
 }
 
@@ -565,6 +595,11 @@ static void flush(mw_conn *c)
         if (n > 0) {
             mw_buf_consume(&c->out, (size_t)n);
             c->bytes_written += (uint64_t)n;
+            if (c->want_drained && c->out.len < c->max_send_buffer) {
+                /* below the limit again: the protocol appends what it held back */
+                c->want_drained = 0;
+                c->proto->drained(c);
+            }
             continue;
         }
         if (n == MW_IO_AGAIN) {
@@ -637,6 +672,7 @@ void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n)
         return;
     }
     c->status = MW_ST_CLOSING;
+    c->close_error = 1;
     if (c->proto->close && c->proto->close(c, code, reason, n)) {
         mw_conn_deadline(c, c->close_timeout);
         mw_conn_want_flush(c);

@@ -62,6 +62,10 @@ typedef struct mw_transport_vt {
 
 typedef struct mw_proto_vt {
     const char *name;
+    /* Optional: mw_conn_connect asks it before resolving: 0 to go on, or an
+     * MW_E_* code with the message in msg[0..cap) (the options can never
+     * make a valid start: nothing is resolved, connected or sent). */
+    int (*check)(mw_conn *c, char *msg, size_t cap);
     /* Transport is up: a protocol with its own handshake starts it and calls
      * mw_conn_proto_ready when done; returns 0, or -1 after mw_conn_fail. */
     int (*start)(mw_conn *c);
@@ -77,6 +81,15 @@ typedef struct mw_proto_vt {
     int (*eof)(mw_conn *c);
     /* Drop per-connection state (teardown) and free it (final). */
     void (*reset)(mw_conn *c);
+    /* Optional: called once c->out is below maxSendBufferSize again after
+     * the protocol set c->want_drained; it may append what it held back. */
+    void (*drained)(mw_conn *c);
+    /* Optional: the close wait (closeTimeout) of a close the script asked
+     * for ran out. Returns the error to report, with the message in
+     * msg[0..cap), or 0 to close quietly (the close handshake did complete,
+     * or a failure was reported already). Without it: an error when queued
+     * bytes could not be written. */
+    int (*close_expired)(mw_conn *c, char *msg, size_t cap);
 } mw_proto_vt;
 
 /* Lengths, not strlen: a NUL inside a name or value must reach the ws
@@ -135,6 +148,8 @@ struct mw_conn {
     int paused;
     int buffer_full;
     int flush_then_close;
+    int close_error;           /* a close wait that runs out is an error (mw_conn_close) */
+    int want_drained;          /* call proto->drained when c->out is below the limit */
     int proto_ready;           /* application data may flow */
 
     /* options */
@@ -142,7 +157,7 @@ struct mw_conn {
     size_t max_package;
     double connect_timeout;
     double handshake_timeout;
-    double close_timeout;
+    double close_timeout;      /* closeTimeout: close handshake or final flush */
     double ping_interval;
     double ping_timeout;
     int ws_binary;             /* websocketType: 0 text frames, 1 binary */

@@ -18,6 +18,12 @@ typedef struct ws_state {
     mw_timer ping;     /* websocketPingInterval */
     mw_timer pong_wait;/* websocketPingTimeout */
     uint64_t read_at_ping;
+    /* The latest ping whose pong was held back past maxSendBufferSize (RFC
+     * 6455 5.5.3: only the most recent ping needs its pong): answered once
+     * the queue drains below the limit, or just before our close frame. */
+    int pong_owed;
+    size_t owed_len;
+    char owed[WS_CONTROL_MAX];
 } ws_state;
 
 static void ws_state_free(ws_state *st)
@@ -83,11 +89,38 @@ static int on_ping(void *ud, const char *p, size_t n)
     if (c->ev->on_ws_ping) {
         pong = c->ev->on_ws_ping(c, p, n);
     }
-    /* A peer that pings faster than it reads must not grow the send queue
-     * without bound: past maxSendBufferSize the pong is dropped (RFC 6455
-     * 5.5.3 allows answering only the latest ping). */
-    if (c->out.len >= c->max_send_buffer) pong = 0;
+    if (pong && c->gen == gen) {
+        ws_state *st = c->proto_state;
+        if (c->out.len >= c->max_send_buffer) {
+            /* A peer that pings faster than it reads must not grow the send
+             * queue without bound: past maxSendBufferSize the pong waits,
+             * replacing any older one still owed, until the queue drains. */
+            memcpy(st->owed, p, n);   /* n <= 125: the engine checked */
+            st->owed_len = n;
+            st->pong_owed = 1;
+            c->want_drained = 1;
+            pong = 0;
+        } else {
+            st->pong_owed = 0;        /* this newer pong answers for it */
+        }
+    }
     return stop_flag(c, gen) | (pong ? 0 : WS_CB_NO_PONG);
+}
+
+/* Append the owed pong, if any (the engine refuses it once our close frame
+ * is out, and the peer's close ends the exchange anyway). */
+static void send_owed_pong(mw_conn *c, ws_state *st)
+{
+    if (!st->pong_owed) return;
+    st->pong_owed = 0;
+    if (ws_client_state(&st->ws) == WS_STATE_OPEN)
+        ws_client_send(&st->ws, WS_OP_PONG, st->owed, st->owed_len, &c->out);
+}
+
+static void ws_drained(mw_conn *c)
+{
+    ws_state *st = c->proto_state;
+    if (st) send_owed_pong(c, st);
 }
 
 static int on_pong(void *ud, const char *p, size_t n)
@@ -178,6 +211,54 @@ static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int ki
     return -1;
 }
 
+/* The opening request from the connection's options as they are now; the
+ * header array (*hs, freed by the caller) points into c->headers. -1: out
+ * of memory. */
+static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
+{
+    *hs = NULL;
+    if (c->nheaders) {
+        *hs = calloc((size_t)c->nheaders, sizeof **hs);
+        if (!*hs) return -1;
+        for (int i = 0; i < c->nheaders; i++) {
+            (*hs)[i].name = c->headers[i].name;
+            (*hs)[i].name_len = c->headers[i].name_len;
+            (*hs)[i].value = c->headers[i].value;
+            (*hs)[i].value_len = c->headers[i].value_len;
+        }
+    }
+    *req = (ws_request){
+        .host = c->url.host, .host_len = strlen(c->url.host),
+        .port = c->url.port_given ? c->url.port : 0,
+        .secure = c->url.tls,
+        .path = c->url.path, .path_len = strlen(c->url.path),
+        .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
+        .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
+        .headers = *hs, .nheaders = (size_t)c->nheaders,
+    };
+    return 0;
+}
+
+#define REFUSED "websocket handshake with %s refused: %s; nothing was sent"
+
+/* Before connecting: a request the engine would refuse is refused now,
+ * with the engine's own check, so no connection is made for it. */
+static int ws_check(mw_conn *c, char *msg, size_t cap)
+{
+    ws_request req;
+    ws_header *hs;
+    char why[256];
+    if (make_request(c, &req, &hs) != 0) {
+        snprintf(msg, cap, "websocket %s: out of memory", c->url_str);
+        return MW_E_HANDSHAKE_FAIL;
+    }
+    int r = ws_request_check(&req, why, sizeof why);
+    free(hs);
+    if (r == 0) return 0;
+    snprintf(msg, cap, REFUSED, c->url_str, why);
+    return MW_E_HANDSHAKE_FAIL;
+}
+
 static int ws_start(mw_conn *c)
 {
     ws_state *st = state(c);
@@ -188,31 +269,17 @@ static int ws_start(mw_conn *c)
     /* Options set after an early send() (which made st) count: the engine has
      * not started, so nothing is lost by configuring it afresh. */
     engine_init(c, st);
-    ws_header *hs = NULL;
-    if (c->nheaders) {
-        hs = calloc((size_t)c->nheaders, sizeof *hs);
-        if (!hs) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
-        for (int i = 0; i < c->nheaders; i++) {
-            hs[i].name = c->headers[i].name;
-            hs[i].name_len = c->headers[i].name_len;
-            hs[i].value = c->headers[i].value;
-            hs[i].value_len = c->headers[i].value_len;
-        }
+    ws_request req;
+    ws_header *hs;
+    if (make_request(c, &req, &hs) != 0) {
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str);
+        return -1;
     }
-    ws_request req = {
-        .host = c->url.host, .host_len = strlen(c->url.host),
-        .port = c->url.port_given ? c->url.port : 0,
-        .secure = c->url.tls,
-        .path = c->url.path, .path_len = strlen(c->url.path),
-        .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
-        .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
-        .headers = hs, .nheaders = (size_t)c->nheaders,
-    };
     int r = ws_client_start(&st->ws, &req, &c->out);
     free(hs);
     if (r == WS_E_HEADER) {
-        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s refused: %s; nothing was sent",
-                     c->url_str, ws_client_fail_message(&st->ws));
+        /* ws_check passed at connect: only an option changed since gets here */
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, REFUSED, c->url_str, ws_client_fail_message(&st->ws));
         return -1;
     }
     if (r != 0) {
@@ -297,6 +364,7 @@ static int ws_close(mw_conn *c, int code, const char *reason, size_t n)
     if (!st || !st->started || ws_client_state(&st->ws) == WS_STATE_HANDSHAKE) return 0;
     int s = ws_client_state(&st->ws);
     if (s != WS_STATE_OPEN) return 1; /* a close is already under way */
+    send_owed_pong(c, st);   /* the last ping is answered before our close frame */
     int r = ws_client_close(&st->ws, code, reason, n, &c->out);
     if (r == WS_E_BAD_CODE || r == WS_E_BAD_REASON) {
         mw_conn_error(c, MW_E_SEND_FAIL, "close %s: %s (%d); closing with 1000 instead", c->url_str,
@@ -320,6 +388,28 @@ static int ws_eof(mw_conn *c)
     snprintf(c->proto_err, sizeof c->proto_err,
              "websocket %s: connection closed by the server without a close frame (1006)", c->url_str);
     return MW_E_READ_FAIL;
+}
+
+static int ws_close_expired(mw_conn *c, char *msg, size_t cap)
+{
+    ws_state *st = c->proto_state;
+    int s = st ? ws_client_state(&st->ws) : WS_STATE_FAILED;
+    if (s == WS_STATE_CLOSING && c->out.len) {
+        snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs, our close frame among them",
+                 c->url_str, c->out.len, c->close_timeout);
+        return MW_E_TIMEOUT;
+    }
+    if (s == WS_STATE_CLOSING) {
+        snprintf(msg, cap, "close %s: no close frame from the server within %gs",
+                 c->url_str, c->close_timeout);
+        return MW_E_TIMEOUT;
+    }
+    if (s == WS_STATE_HANDSHAKE && c->out.len) {
+        snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs", c->url_str, c->out.len,
+                 c->close_timeout);
+        return MW_E_TIMEOUT;
+    }
+    return 0;   /* close frames exchanged (the server kept TCP open), or failed already */
 }
 
 static void ws_reset(mw_conn *c)
@@ -361,10 +451,13 @@ static void pong_wait_cb(mw_timer *t, void *ud)
 
 const mw_proto_vt mw_proto_ws = {
     .name = "websocket",
+    .check = ws_check,
     .start = ws_start,
     .input = ws_input,
     .send = ws_send,
     .close = ws_close,
     .eof = ws_eof,
     .reset = ws_reset,
+    .drained = ws_drained,
+    .close_expired = ws_close_expired,
 };

@@ -323,12 +323,20 @@ static void test_request_injection(void)
         ws_request req = default_req;
         req.headers = &h;
         req.nheaders = 1;
+        /* the check alone (no client: before connecting) gives the same verdict
+         * and the same words as the start */
+        char why[256] = "";
+        MW_CHECK_EQ_INT(ws_request_check(&req, why, sizeof why), WS_E_HEADER);
         int r = ws_client_start(&t.ws, &req, &t.out);
         if (r != WS_E_HEADER) fprintf(stderr, "  vector %zu: %d\n", i, r);
         MW_CHECK_EQ_INT(r, WS_E_HEADER);
         MW_CHECK_EQ_INT(t.out.len, 4);
+        MW_CHECK(why[0] && strcmp(why, ws_client_fail_message(&t.ws)) == 0);
         t_free(&t);
     }
+    char why[256] = "untouched";
+    MW_CHECK_EQ_INT(ws_request_check(&default_req, why, sizeof why), 0);
+    MW_CHECK(strcmp(why, "untouched") == 0);
     /* Host, path, origin and subprotocols are checked too. */
     ws_request variants[6];
     for (int i = 0; i < 6; i++) variants[i] = default_req;
@@ -341,6 +349,7 @@ static void test_request_injection(void)
     for (int i = 0; i < 6; i++) {
         char b[64];
         MW_CHECK(request_for(&variants[i], b, sizeof b)[0] == 0);
+        MW_CHECK_EQ_INT(ws_request_check(&variants[i], b, sizeof b), WS_E_HEADER);
     }
 }
 

@@ -39,6 +39,11 @@ surprise, a CR or a LF).
   GONE id                      the server closed its socket
   STATS id op=n... bytes=n     answer to the stdin command `STATS id`: frames received
                                from the client so far, per opcode, and bytes received
+  LAST id op esc|none          answer to `LAST id op`: the payload of the latest frame of
+                               that opcode from the client (whole, not cut to --show)
+  SEEN id op esc               answer to `AWAIT id op esc`: a frame of that opcode with
+                               exactly that payload arrived (at once if the latest one of
+                               that opcode had it); reported even for --quiet opcodes
 
 Handshake (each applies to every connection):
   --status "101 Switching Protocols"   status code and reason of the response
@@ -98,6 +103,9 @@ ACTION (in --then, and in stdin commands; payloads take the escapes \\xHH \\n \\
                                        write
   repeat:N:ACTION                      N copies of a frame ACTION (text:..., ping:...,
                                        cont:..., raw:...) in one write, one SENT line
+  pingseq:N[:SIZE]                     N pings with distinct payloads, in one write, one
+                                       SENT line: ping i (1..N) carries i in decimal,
+                                       left-padded with 0 to SIZE bytes (default 125)
   trickle:SECONDS[:BYTES]              write BYTES (default "a") one byte at a time, one
                                        every SECONDS, cycling, until the connection ends
                                        (never finishes on its own: later actions wait)
@@ -110,7 +118,7 @@ ACTION (in --then, and in stdin commands; payloads take the escapes \\xHH \\n \\
                                        a slow server, never a way to synchronise a spec)
 
 Stdin commands, one a line: `DO id|* ACTION` (ACTION may contain spaces), `STATS id`,
-`QUIT`.
+`LAST id op`, `AWAIT id op esc`, `QUIT`.
 End of stdin means QUIT, so the server never outlives the spec that started it.
 """
 import argparse
@@ -198,6 +206,8 @@ class Conn:
         self.msg = b""
         self.actions = []          # pending actions (run by the action thread)
         self.counts = {}           # frames received per opcode name
+        self.last = {}             # latest payload received per opcode name
+        self.awaits = []           # (opcode name, payload) that AWAIT waits for
         self.reading = threading.Event()   # clear: the reader does not call recv
         self.reading.set()
         self.cv = threading.Condition()
@@ -348,6 +358,11 @@ class Conn:
         a = self.a
         name = OPS.get(op, "op%d" % op)
         self.counts[name] = self.counts.get(name, 0) + 1
+        with self.cv:
+            self.last[name] = payload
+            if (name, payload) in self.awaits:
+                self.awaits.remove((name, payload))
+                out("SEEN", self.id, name, esc(payload))
         if name not in a.quiet:
             out("FRAME", self.id, name, len(payload), "fin=%d" % fin, "rsv=%d" % rsv,
                 "mask=" + (key.hex() if key else "-"), esc(payload[:a.show]))
@@ -416,6 +431,11 @@ class Conn:
         elif kind == "repeat":
             n, _, inner = arg.partition(":")
             self.send(self.encode(inner) * int(n), act)
+        elif kind == "pingseq":
+            n, _, size = arg.partition(":")
+            size = int(size or 125)
+            self.send(b"".join(frame(9, str(i).rjust(size, "0").encode())
+                               for i in range(1, int(n) + 1)), act)
         elif kind == "fill":
             n, _, pat = arg.partition(":")
             pat = unesc(pat) if pat else b"a"
@@ -578,6 +598,22 @@ class Server:
                 counts = dict(c.counts)
                 out("STATS", c.id, *["%s=%d" % kv for kv in sorted(counts.items())],
                     "bytes=%d" % c.total)
+            return True
+        if words[0] in ("LAST", "AWAIT") and len(words) == 3:
+            with self.lock:
+                c = self.conns.get(int(words[1]))
+            op, _, payload = words[2].partition(" ")
+            if c is None:
+                out("BAD 0 no connection", words[1])
+                return True
+            with c.cv:
+                last = c.last.get(op)
+                if words[0] == "LAST":
+                    out("LAST", c.id, op, "none" if last is None else esc(last))
+                elif last == unesc(payload):
+                    out("SEEN", c.id, op, esc(last))
+                else:
+                    c.awaits.append((op, unesc(payload)))
             return True
         if words[0] == "DO" and len(words) == 3:
             with self.lock:

@@ -156,14 +156,14 @@ static const mw_conn_events events = {
 /* ---- properties ---- */
 
 enum prop {
-    P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO,
+    P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO, P_CLOSETO,
     P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
 };
 
 static const struct { const char *name; enum prop p; } props[] = {
     {"id", P_ID}, {"url", P_URL}, {"protocol", P_PROTOCOL}, {"transport", P_TRANSPORT},
     {"maxSendBufferSize", P_MAXSEND}, {"maxPackageSize", P_MAXPKG},
-    {"connectTimeout", P_CONNTO}, {"handshakeTimeout", P_HSTO},
+    {"connectTimeout", P_CONNTO}, {"handshakeTimeout", P_HSTO}, {"closeTimeout", P_CLOSETO},
     {"websocketPingInterval", P_PINGINT}, {"websocketPingTimeout", P_PINGTO},
     {"websocketType", P_WSTYPE}, {"websocketOrigin", P_ORIGIN},
     {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
@@ -195,6 +195,7 @@ static int conn_index(lua_State *L)
         case P_MAXPKG: lua_pushinteger(L, (lua_Integer)c->max_package); return 1;
         case P_CONNTO: lua_pushnumber(L, c->connect_timeout); return 1;
         case P_HSTO: lua_pushnumber(L, c->handshake_timeout); return 1;
+        case P_CLOSETO: lua_pushnumber(L, c->close_timeout); return 1;
         case P_PINGINT: lua_pushnumber(L, c->ping_interval); return 1;
         case P_PINGTO: lua_pushnumber(L, c->ping_timeout); return 1;
         case P_WSTYPE: lua_pushstring(L, c->ws_binary ? ARRAYBUFFER : BLOB); return 1;
@@ -220,11 +221,50 @@ static double check_nonneg(lua_State *L, int i, const char *what)
     return (double)v;
 }
 
+/* The callbacks the events look up (push_cb): a value that can never be
+ * called is a mistake to report now, not an event silently skipped later. */
+static const char *const callbacks[] = {
+    "onConnect", "onWebSocketConnect", "onMessage", "onError", "onClose", "onBufferFull",
+    "onBufferDrain", "onWebSocketClose", "onWebSocketPing", "onWebSocketPong",
+};
+
+static int is_callback(const char *k)
+{
+    if (k[0] != 'o' || k[1] != 'n') return 0;
+    for (size_t i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++)
+        if (strcmp(callbacks[i], k) == 0) return 1;
+    return 0;
+}
+
+/* Raise msg at the script's line: the nearest Lua function on the stack
+ * (the assignment, or the AsyncTcpConnection.new call whose options table
+ * is being applied), not the C function that runs __newindex. */
+static int raise_at_script(lua_State *L, const char *msg)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
+            return lua_error(L);
+        }
+    }
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
 static int conn_newindex(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
     mw_conn *c = lc->c;
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3)) {
+        /* the type named as luaL_typeerror names it (__name: "FILE*") */
+        const char *t = luaL_getmetafield(L, 3, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                        : lua_type(L, 3) == LUA_TLIGHTUSERDATA ? "light userdata" : luaL_typename(L, 3);
+        lua_pushfstring(L, "%s must be a function or nil, got %s", k, t);
+        return raise_at_script(L, lua_tostring(L, -1));
+    }
     switch (k ? find_prop(k) : P_NONE) {
     case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN:
         return luaL_error(L, "%s is read-only", k);
@@ -248,6 +288,7 @@ static int conn_newindex(lua_State *L)
     }
     case P_CONNTO: c->connect_timeout = check_nonneg(L, 3, k); return 0;
     case P_HSTO: c->handshake_timeout = check_nonneg(L, 3, k); return 0;
+    case P_CLOSETO: c->close_timeout = check_nonneg(L, 3, k); return 0;
     case P_PINGINT: c->ping_interval = check_nonneg(L, 3, k); return 0;
     case P_PINGTO: c->ping_timeout = check_nonneg(L, 3, k); return 0;
     case P_WSTYPE: {

@@ -208,44 +208,42 @@ static const char *quoted(char *buf, size_t cap, const char *p, size_t n)
     return buf;
 }
 
-/* A request field was refused: say which in ws->errmsg. Returns WS_E_HEADER. */
-static int bad_field(ws_client *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad_field(ws_client *ws, const char *fmt, ...)
+/* A request field was refused: say which in msg. Returns WS_E_HEADER. */
+static int bad_field(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad_field(char *msg, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ws->errmsg, sizeof ws->errmsg, fmt, ap);
+    vsnprintf(msg, cap, fmt, ap);
     va_end(ap);
     return WS_E_HEADER;
 }
 
-int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
+int ws_request_check(const ws_request *req, char *msg, size_t cap)
 {
     char q[256];
-    if (ws->started) return WS_E_STATE;
-    /* Validate everything before writing anything. */
     if (!req->host || !req->host_len || has_ctl(req->host, req->host_len) ||
         memchr(req->host, ' ', req->host_len) || memchr(req->host, '/', req->host_len))
-        return bad_field(ws, "host \"%s\" is empty or has a CR, LF, NUL, space or slash",
+        return bad_field(msg, cap, "host \"%s\" is empty or has a CR, LF, NUL, space or slash",
                          req->host ? quoted(q, sizeof q, req->host, req->host_len) : "");
-    if (req->port < 0 || req->port > 65535) return bad_field(ws, "port %d is out of range", req->port);
+    if (req->port < 0 || req->port > 65535) return bad_field(msg, cap, "port %d is out of range", req->port);
     if (req->path_len) {
         if (req->path[0] != '/')
-            return bad_field(ws, "path \"%s\" does not start with /", quoted(q, sizeof q, req->path, req->path_len));
+            return bad_field(msg, cap, "path \"%s\" does not start with /", quoted(q, sizeof q, req->path, req->path_len));
         for (size_t i = 0; i < req->path_len; i++) {
             unsigned char c = (unsigned char)req->path[i];
             if (c <= 0x20 || c == 0x7f)
-                return bad_field(ws, "path \"%s\" has a space or control character",
+                return bad_field(msg, cap, "path \"%s\" has a space or control character",
                                  quoted(q, sizeof q, req->path, req->path_len));
         }
     }
     if (req->origin && has_ctl(req->origin, req->origin_len))
-        return bad_field(ws, "websocketOrigin has a CR, LF or NUL");
+        return bad_field(msg, cap, "websocketOrigin has a CR, LF or NUL");
     if (req->protocols) {
         /* A comma-separated list of tokens. */
         const char *p = req->protocols;
         size_t n = req->protocols_len, i = 0;
-        if (!n) return bad_field(ws, "websocketClientProtocol is empty");
+        if (!n) return bad_field(msg, cap, "websocketClientProtocol is empty");
         while (i <= n) {
             size_t b = i;
             while (i < n && p[i] != ',') i++;
@@ -253,7 +251,7 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
             while (b < e && (p[b] == ' ' || p[b] == '\t')) b++;
             while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
             if (!is_token(p + b, e - b))
-                return bad_field(ws, "websocketClientProtocol \"%s\" is not a comma-separated list of tokens",
+                return bad_field(msg, cap, "websocketClientProtocol \"%s\" is not a comma-separated list of tokens",
                                  quoted(q, sizeof q, p, n));
             i++;
         }
@@ -261,15 +259,24 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
     for (size_t i = 0; i < req->nheaders; i++) {
         const ws_header *h = &req->headers[i];
         if (!h->name || !is_token(h->name, h->name_len))
-            return bad_field(ws, "header \"%s\" is not a valid header name",
+            return bad_field(msg, cap, "header \"%s\" is not a valid header name",
                              h->name ? quoted(q, sizeof q, h->name, h->name_len) : "");
         if (reserved_header(h->name, h->name_len))
-            return bad_field(ws, "header \"%s\" is set by the WebSocket handshake itself",
+            return bad_field(msg, cap, "header \"%s\" is set by the WebSocket handshake itself",
                              quoted(q, sizeof q, h->name, h->name_len));
         if (h->value_len && (!h->value || has_ctl(h->value, h->value_len)))
-            return bad_field(ws, "header \"%s\" has a CR, LF or NUL in its value",
+            return bad_field(msg, cap, "header \"%s\" has a CR, LF or NUL in its value",
                              quoted(q, sizeof q, h->name, h->name_len));
     }
+    return 0;
+}
+
+int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
+{
+    if (ws->started) return WS_E_STATE;
+    /* Validate everything before writing anything. */
+    int e = ws_request_check(req, ws->errmsg, sizeof ws->errmsg);
+    if (e) return e;
 
     unsigned char key[16];
     char key64[32], cat[64];

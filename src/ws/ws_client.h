@@ -164,11 +164,18 @@ int ws_client_init(ws_client *ws, const ws_config *cfg);
  * empty config. Idempotent. */
 void ws_client_free(ws_client *ws);
 
+/* Validate every field of an opening request, as ws_client_start does
+ * (the one implementation), without a client: a caller checks a request
+ * before it connects. Returns 0, or WS_E_HEADER with msg[0..cap) naming the
+ * refused field and why ("header \"X-A\" has a CR, LF or NUL in its value":
+ * header values and the origin are never quoted, they may hold secrets). */
+int ws_request_check(const ws_request *req, char *msg, size_t cap);
+
 /* Append the opening handshake request to out. Every field is validated
- * first; on error nothing is written. Returns 0, WS_E_HEADER (CR/LF/NUL in
- * a name or value, a name that is not a token, an empty host, a path not
- * starting with '/'), WS_E_STATE (already started), WS_E_RANDOM or
- * WS_E_NOMEM. */
+ * first (ws_request_check); on error nothing is written. Returns 0,
+ * WS_E_HEADER (CR/LF/NUL in a name or value, a name that is not a token, a
+ * reserved name, an empty host, a path not starting with '/'), WS_E_STATE
+ * (already started), WS_E_RANDOM or WS_E_NOMEM. */
 int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out);
 
 /* Consume received bytes data[0..len), firing events and appending any
