@@ -15,58 +15,9 @@ local function ws_server()
   return p
 end
 
-local PREFIX = 'io.stdout:setvbuf("line") '
-
--- A new version saved as editors do: written to a temp file in the same directory,
--- then renamed over the old one.
-local function replace(path, source)
-  local tmp = path .. ".swp~"
-  local f = assert(io.open(tmp, "wb"))
-  f:write(PREFIX, source)
-  f:close()
-  assert(os.rename(tmp, path))
-end
-
--- A new version written in place (truncate, write, close).
-local function overwrite(path, source)
-  local f = assert(io.open(path, "wb"))
-  f:write(PREFIX, source)
-  f:close()
-end
-
--- Waits for `pattern` on the process's stderr after what earlier waits consumed;
--- returns the match. Raises with the output on a timeout.
-local function wait_err(p, pattern, timeout)
-  p.errcursor = p.errcursor or 1
-  local s, e
-  H.run_until(function()
-    s, e = p.errbuf:find(pattern, p.errcursor)
-    return s ~= nil or (p.exited and p.err_eof)
-  end, (timeout or 10) * H.slow)
-  if not s then
-    error(("no stderr matching %q from %s"):format(pattern, p:describe()), 2)
-  end
-  p.errcursor = e + 1
-  return p.errbuf:sub(s, e)
-end
-
-local function wait_reloaded(p, timeout)
-  return wait_err(p, "moonwire: reloaded [^\n]+\n", timeout)
-end
-
-local function count_err(p, pattern)
-  local n = 0
-  for _ in p.errbuf:gmatch(pattern) do n = n + 1 end
-  return n
-end
-
--- Ends moonwire with SIGTERM and checks a clean exit 0.
-local function stop(p)
-  p:kill("sigterm")
-  local code = p:wait(20)
-  H.assert_exit({ code = p.code, signal = p.signal, timed_out = code == nil,
-    stdout = p:stdout_text(), stderr = p:stderr_text() }, 0)
-end
+local R = require "spec.support.reload"
+local PREFIX, replace, overwrite = R.PREFIX, R.replace, R.overwrite
+local wait_err, wait_reloaded, count_err, stop = R.wait_err, R.wait_reloaded, R.count_err, R.stop
 
 -- Lines "<version> <conn id> <n> ..." of the bot, in order: checks that the numbers of
 -- one server connection run 1, 2, 3... with none lost or twice, and that versions

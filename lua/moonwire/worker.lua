@@ -3,30 +3,57 @@
 -- onWorkerReload after a hot reload.
 return function(core)
   local Worker = {}
-  Worker.__index = Worker
   local workers = {}
   local pending       -- workers made by a reload under way
 
+  -- The three callbacks live outside the worker table, so that every
+  -- assignment goes through __newindex and a wrong value raises where it is
+  -- made, not later when the loop calls it. Other fields are plain.
+  local HOOKS = { onWorkerStart = true, onWorkerStop = true, onWorkerReload = true }
+  local hooks = setmetatable({}, { __mode = "k" })  -- worker -> { name = fn }
+
+  Worker.__index = function(w, k)
+    if HOOKS[k] then return hooks[w][k] end
+    return Worker[k]
+  end
+
+  Worker.__newindex = function(w, k, v)
+    if HOOKS[k] then
+      if v ~= nil and type(v) ~= "function" then
+        error(("%s must be a function or nil, got %s"):format(k, type(v)), 2)
+      end
+      hooks[w][k] = v
+    else
+      rawset(w, k, v)
+    end
+  end
+
   function Worker.new()
     local w = setmetatable({ count = 1, id = 0 }, Worker)
+    hooks[w] = {}
     local list = pending or workers
     list[#list + 1] = w
     return w
   end
 
-  core.setStopHook(function()
-    for _, w in ipairs(workers) do
-      if w.onWorkerStop then w.onWorkerStop(w) end
+  -- Each worker's callback through the door on its own: an error is printed
+  -- with its traceback and the next worker's callback still runs.
+  local function each(list, name)
+    for _, w in ipairs(list) do
+      local fn = hooks[w][name]
+      if fn then core.call(name, fn, w) end
     end
-  end)
+  end
+
+  core.setStopHook(function() each(workers, "onWorkerStop") end)
 
   -- onWorkerStart declares connections and timers, as the top level does.
   local function start(w)
-    if not w.onWorkerStart then return end
-    core.setDeclaring(true)
-    local ok, err = xpcall(w.onWorkerStart, debug.traceback, w)
-    core.setDeclaring(false)
-    if not ok then error(err, 0) end
+    local fn = hooks[w].onWorkerStart
+    if not fn then return end
+    local was = core.setDeclaring(true)
+    core.call("onWorkerStart", fn, w)
+    core.setDeclaring(was)
   end
 
   local started = false
@@ -36,9 +63,13 @@ return function(core)
     started = true
     -- Start from the loop, so that a script's own top-level code has run;
     -- one timer each, so that an error in one worker's start spares the rest.
+    -- These timers are the host's, not declarations of the script: a reload
+    -- must neither match the script's one-shot timers to them nor run them.
+    local was = core.setDeclaring(false)
     for _, w in ipairs(workers) do
       core.Timer.add(0, function() start(w) end, false)
     end
+    core.setDeclaring(was)
     if not core.hosted() then core.run() end
   end
 
@@ -49,18 +80,16 @@ return function(core)
   -- Phases of a reload transaction, driven by the C side.
   Worker._reload = {
     begin = function() pending = {} end,
+    -- an error here fails the whole reload (it is a transaction): no door per worker
     start = function()
       for _, w in ipairs(pending) do
-        if w.onWorkerStart then w.onWorkerStart(w) end
+        local fn = hooks[w].onWorkerStart
+        if fn then fn(w) end
       end
     end,
     commit = function() workers, pending = pending, nil end,
     abort = function() pending = nil end,
-    done = function()
-      for _, w in ipairs(workers) do
-        if w.onWorkerReload then w.onWorkerReload(w) end
-      end
-    end,
+    done = function() each(workers, "onWorkerReload") end,
   }
 
   return Worker

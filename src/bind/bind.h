@@ -36,10 +36,13 @@ typedef struct mw_rt {
     l_conn *conns;         /* every connection userdata alive */
     int loop_running;
     int msgh;              /* stack index of the traceback handler while the loop runs, else 0 */
+    int depth;             /* calls through the door under way: msgh serves depth 0 only */
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */
     unsigned long conn_seq;
     int tx_ref;            /* registry: this reload's declarations {conns = {}, timers = {}} */
+    int spent_ref;         /* registry: id -> interval of declared one-shot timers that fired
+                            * or were deleted; a reload does not start them again */
     char *script;          /* path of the main script, for reload */
     int args_ref;          /* registry: its arguments */
     struct mw_watch *watch;

@@ -140,6 +140,14 @@ static void commit_conns(mw_rt *rt, int conns)
     free(live);
 }
 
+/* The declarations are handed over or dropped: let go of the ones that were
+ * not (a spent one-shot's function, an unconnected declaration). */
+static void release_tx(mw_rt *rt)
+{
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, rt->tx_ref);
+    rt->tx_ref = 0;
+}
+
 static void discard_tx(mw_rt *rt)
 {
     lua_State *L = rt->L;
@@ -194,6 +202,7 @@ int mw_rt_reload(mw_rt *rt)
     lua_getfield(L, -1, "timers");
     l_timer_commit(L, rt, lua_gettop(L));
     lua_pop(L, 2);
+    release_tx(rt);
     rt->reloading = 0;
     hook(rt, "commit", 0);
     fprintf(stderr, "moonwire: reloaded %s\n", rt->script);
@@ -205,6 +214,7 @@ int mw_rt_reload(mw_rt *rt)
 
 fail:
     discard_tx(rt);
+    release_tx(rt);
     rt->declaring = 0;
     rt->reloading = 0;
     hook(rt, "abort", 0);
@@ -274,10 +284,13 @@ static int l_set_reload_hook(lua_State *L)
     return 0;
 }
 
+/* core.setDeclaring(on): returns the previous setting, to put it back. */
 static int l_set_declaring(lua_State *L)
 {
-    mw_rt_get(L)->declaring = lua_toboolean(L, 1);
-    return 0;
+    mw_rt *rt = mw_rt_get(L);
+    lua_pushboolean(L, rt->declaring);
+    rt->declaring = lua_toboolean(L, 1);
+    return 1;
 }
 
 static int l_script_path(lua_State *L)

@@ -23,21 +23,26 @@ int mw_traceback(lua_State *L)
     return 1;
 }
 
-void mw_rt_report(mw_rt *rt, const char *what)
+static void report(lua_State *L, const char *what)
 {
-    lua_State *L = rt->L;
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "moonwire: error in %s: %s\n", what, msg ? msg : "(non-string error)");
     fflush(stderr);
     lua_pop(L, 1);
 }
 
-int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
+void mw_rt_report(mw_rt *rt, const char *what) { report(rt->L, what); }
+
+/* The door on thread L. rt->msgh is an index in the frame where the loop was
+ * started (a C frame at the bottom of the main thread); it is valid only for
+ * calls made from that frame, that is from the loop itself (depth 0). A call
+ * made from inside a callback (Worker.stopAll() runs the onWorkerStop hooks,
+ * core.call) runs in a nested frame and brings its own handler. */
+static int door(mw_rt *rt, lua_State *L, int nargs, int nresults, const char *what)
 {
-    lua_State *L = rt->L;
     int st;
-    if (rt->msgh) {
-        /* the loop is running: the handler waits at a fixed stack slot */
+    rt->depth++;
+    if (rt->msgh && rt->depth == 1 && L == rt->L) {
         st = lua_pcall(L, nargs, nresults, rt->msgh);
     } else {
         int base = lua_gettop(L) - nargs; /* index of the function */
@@ -46,10 +51,16 @@ int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
         st = lua_pcall(L, nargs, nresults, base);
         lua_remove(L, base);
     }
+    rt->depth--;
     if (st == LUA_OK) return 0;
-    mw_rt_report(rt, what);
+    report(L, what);
     for (int i = 0; i < nresults; i++) lua_pushnil(L);
     return -1;
+}
+
+int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
+{
+    return door(rt, rt->L, nargs, nresults, what);
 }
 
 mw_rt *mw_rt_get(lua_State *L)
@@ -142,6 +153,18 @@ static int l_set_stop_hook(lua_State *L)
     return 0;
 }
 
+/* core.call(what, fn, ...): fn(...) through the door, for the Lua side's own
+ * hooks (one worker's callback after another): true, or false once the error
+ * was printed with its traceback as `error in <what>`. */
+static int l_call(lua_State *L)
+{
+    mw_rt *rt = mw_rt_get(L);
+    const char *what = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION); /* `what` stays anchored at index 1 */
+    lua_pushboolean(L, door(rt, L, lua_gettop(L) - 2, 0, what) == 0);
+    return 1;
+}
+
 static int l_hosted(lua_State *L) { lua_pushboolean(L, mw_rt_get(L)->hosted); return 1; }
 
 int luaopen_moonwire_core(lua_State *L)
@@ -177,7 +200,8 @@ int luaopen_moonwire_core(lua_State *L)
     }
     static const luaL_Reg fns[] = {
         {"now", l_now}, {"run", l_run}, {"stop", l_stop},
-        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {NULL, NULL},
+        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call},
+        {NULL, NULL},
     };
     luaL_newlib(L, fns);
     l_reload_register(L, rt);

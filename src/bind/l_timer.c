@@ -1,7 +1,8 @@
-/* l_timer: Timer.add / Timer.del / Timer.delAll over loop timers.
- * Knows no syscalls and no frame bits. */
+/* l_timer: Timer.add / Timer.del / Timer.delAll over loop timers, and their
+ * part in hot reload. Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "timer.h"
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct l_timer {
@@ -11,10 +12,28 @@ typedef struct l_timer {
     int persistent;
     int deleted;
     int declared;      /* made by the script's top level or onWorkerStart */
+    int spent;         /* a reload's declaration of a one-shot that already fired
+                        * or was deleted: it does not start again */
+    int withdrawn;     /* a reload's declaration that Timer.del deleted during the
+                        * reload: it does not start, the live timer it matched stops */
     double interval;
 } l_timer;
 
-/* registry[rt->timers_ref][id] = userdata; its user values: fn, args */
+/* registry[rt->timers_ref][id] = userdata; its user values: fn, args.
+ * registry[rt->spent_ref][id] = interval: the declared one-shots of the
+ * current generation that fired or were deleted. They keep their place in
+ * the order of declaration, so that a reload matches the declaration to the
+ * spent record and does not run it again; a commit keeps only the records
+ * its own declarations matched. */
+
+static void mark_spent(lua_State *L, mw_rt *rt, const l_timer *lt)
+{
+    if (!lt->declared || lt->persistent) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->spent_ref);
+    lua_pushnumber(L, lt->interval);
+    lua_rawseti(L, -2, lt->id);
+    lua_pop(L, 1);
+}
 
 static void timer_fire(mw_timer *t, void *ud)
 {
@@ -30,6 +49,7 @@ static void timer_fire(mw_timer *t, void *ud)
         lua_pushnil(L);
         lua_rawseti(L, -3, lt->id);
         lt->deleted = 1;
+        mark_spent(L, rt, lt);
     }
     lua_getiuservalue(L, ud_idx, 1);
     int nargs = 0;
@@ -121,29 +141,60 @@ static void start_timer(lua_State *L, mw_rt *rt, l_timer *lt)
     mw_timer_start(&lt->t, lt->interval, lt->persistent ? lt->interval : 0);
 }
 
-/* Live declared timers with this interval and kind, in creation (id) order. */
-static int live_declared(lua_State *L, mw_rt *rt, double interval, int persistent, l_timer **out, int cap)
+static int by_id(const void *x, const void *y)
 {
-    int n = 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        l_timer *lt = lua_touserdata(L, -1);
-        if (lt->declared && !lt->deleted && lt->interval == interval && lt->persistent == persistent) {
-            int i = n < cap ? n++ : cap - 1;
-            out[i] = lt;
-            for (; i > 0 && out[i - 1]->id > out[i]->id; i--) { l_timer *t = out[i]; out[i] = out[i - 1]; out[i - 1] = t; }
+    lua_Integer a = *(const lua_Integer *)x, b = *(const lua_Integer *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The ids a reload's declarations of (interval, kind) are matched to, in
+ * order: the live declared timers and, for one-shots, the spent records.
+ * Ids grow with the order of declaration within one (interval, kind), since
+ * the k-th declaration takes the k-th id and new ones take fresh ids.
+ * Returns the k-th (from 0), or 0 when there are not that many. */
+static lua_Integer kth_slot(lua_State *L, mw_rt *rt, double interval, int persistent, lua_Integer k)
+{
+    int nsrc = persistent ? 1 : 2;
+    int refs[2] = {rt->timers_ref, rt->spent_ref};
+    size_t n = 0, cap = 0;
+    lua_Integer *ids = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+        for (int s = 0; s < nsrc; s++) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, refs[s]);
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                int match;
+                if (s == 0) {
+                    const l_timer *lt = lua_touserdata(L, -1);
+                    match = lt->declared && !lt->deleted && lt->interval == interval &&
+                            lt->persistent == persistent;
+                } else {
+                    match = lua_tonumber(L, -1) == interval;
+                }
+                if (match) {
+                    if (pass == 0) cap++;
+                    else if (n < cap) ids[n++] = lua_tointeger(L, -2);
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
         }
-        lua_pop(L, 1);
+        if (pass == 0) {
+            if ((lua_Integer)cap <= k) return 0;
+            ids = lua_newuserdatauv(L, cap * sizeof *ids, 0); /* Lua owns it: nothing to free */
+        }
     }
+    qsort(ids, n, sizeof *ids, by_id);
+    lua_Integer id = (lua_Integer)n > k ? ids[k] : 0;
     lua_pop(L, 1);
-    return n;
+    return id;
 }
 
 int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args)
 {
     /* The k-th declaration of (interval, kind) in this reload matches the
-     * k-th live declared timer of the same (interval, kind). */
+     * k-th slot of the same (interval, kind): a live declared timer, which
+     * goes on with the new function, or a spent one-shot, which stays spent. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
     lua_getfield(L, -1, "timers");
     int decls = lua_gettop(L);
@@ -154,11 +205,18 @@ int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, in
         if (d->interval == interval && d->persistent == persistent) k++;
         lua_pop(L, 1);
     }
-    l_timer *live[256];
-    int nlive = live_declared(L, rt, interval, persistent, live, 256);
-    lua_Integer id = k < nlive ? live[k]->id : ++rt->next_timer_id;
+    lua_Integer id = kth_slot(L, rt, interval, persistent, k);
+    int spent = 0;
+    if (id) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
+        spent = lua_rawgeti(L, -1, id) != LUA_TUSERDATA;
+        lua_pop(L, 2);
+    } else {
+        id = ++rt->next_timer_id;
+    }
     l_timer *d = new_timer(L, rt, id, interval, persistent, fn, args);
     d->declared = 1;
+    d->spent = spent;
     lua_rawseti(L, decls, ndecl + 1);
     lua_pop(L, 2);
     lua_pushinteger(L, id);
@@ -194,11 +252,29 @@ void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
             lua_rawset(L, timers); /* clearing an existing field is allowed during next */
         }
     }
+    /* The spent records of this generation: those its declarations matched,
+     * and those they withdrew; a record no declaration matched is dropped. */
+    lua_newtable(L);
+    int spent = lua_gettop(L);
     for (lua_Integer i = 1; i <= ndecl; i++) {
         lua_rawgeti(L, decls, i);
         l_timer *d = lua_touserdata(L, -1);
-        if (lua_rawgeti(L, timers, d->id) == LUA_TUSERDATA) {
-            /* live: keeps its schedule, takes the new function and arguments */
+        int live = lua_rawgeti(L, timers, d->id) == LUA_TUSERDATA;
+        if (d->spent || d->withdrawn) {
+            if (live) { /* withdrawn by Timer.del during the reload */
+                l_timer *lt = lua_touserdata(L, -1);
+                mw_timer_stop(&lt->t);
+                lt->deleted = 1;
+                lua_pushnil(L);
+                lua_rawseti(L, timers, d->id);
+            }
+            if (!d->persistent) {
+                lua_pushnumber(L, d->interval);
+                lua_rawseti(L, spent, d->id);
+            }
+            lua_pop(L, 2);
+        } else if (live) {
+            /* keeps its schedule, takes the new function and arguments */
             lua_getiuservalue(L, -2, 1);
             lua_setiuservalue(L, -2, 1);
             lua_getiuservalue(L, -2, 2);
@@ -209,7 +285,31 @@ void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
             start_timer(L, rt, d); /* pops d */
         }
     }
+    lua_rawseti(L, LUA_REGISTRYINDEX, rt->spent_ref);
     lua_pop(L, 2);
+}
+
+/* Timer.del(id) during a reload, on an id one of its declarations returned:
+ * the declaration is withdrawn (it will not start; the live timer it matched
+ * stops at commit), so that a failed reload changes nothing. Pushes the
+ * result and returns 1, or returns 0 when id is no declaration of it. */
+static int del_declaration(lua_State *L, mw_rt *rt, lua_Integer id)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
+    lua_getfield(L, -1, "timers");
+    lua_Integer ndecl = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= ndecl; i++) {
+        lua_rawgeti(L, -1, i);
+        l_timer *d = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        if (d->id != id) continue;
+        lua_pop(L, 2);
+        lua_pushboolean(L, !d->withdrawn); /* as on the first run, spent or not */
+        d->withdrawn = 1;
+        return 1;
+    }
+    lua_pop(L, 2);
+    return 0;
 }
 
 static int l_del(lua_State *L)
@@ -217,11 +317,13 @@ static int l_del(lua_State *L)
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer id = luaL_checkinteger(L, 1);
     if (!rt->loop.ev) { lua_pushboolean(L, 0); return 1; }   /* shut down: every timer is gone */
+    if (rt->reloading && del_declaration(L, rt, id)) return 1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     l_timer *lt = lua_rawgeti(L, -1, id) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
     if (!lt) { lua_pushboolean(L, 0); return 1; }
     mw_timer_stop(&lt->t);
     lt->deleted = 1;
+    mark_spent(L, rt, lt);
     lua_pushnil(L);
     lua_rawseti(L, -3, id);
     lua_pushboolean(L, 1);
@@ -237,6 +339,7 @@ void l_timer_del_all(mw_rt *rt)
         l_timer *lt = lua_touserdata(L, -1);
         mw_timer_stop(&lt->t);
         lt->deleted = 1;
+        mark_spent(L, rt, lt);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -253,6 +356,10 @@ static int l_del_all(lua_State *L)
 
 void l_timer_register(lua_State *L, mw_rt *rt)
 {
+    if (!rt->spent_ref) {
+        lua_newtable(L);
+        rt->spent_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     luaL_newmetatable(L, MW_TIMER_MT);
     lua_pushcfunction(L, timer_gc);
     lua_setfield(L, -2, "__gc");
