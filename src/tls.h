@@ -1,6 +1,7 @@
-/* tls: the TLS transport (wolfSSL) behind mw_transport_vt, its options, the
- * per-process context cache and session resumption across reconnects.
- * Knows nothing of Lua, protocols or frame bits. */
+/* tls: the TLS transport (wolfSSL) behind mw_transport_vt, its options and
+ * session resumption across reconnects; contexts come from tls_ctx.h, which
+ * follows the CA and certificate files on disk. Knows nothing of Lua,
+ * protocols or frame bits. */
 #ifndef MW_TLS_H
 #define MW_TLS_H
 #include "conn.h"
@@ -29,15 +30,16 @@ typedef struct mw_tls_info {
 /* Fill o with the defaults. */
 void mw_tls_opts_init(mw_tls_opts *o);
 /* Set the TLS options used by the next connect (the current connection, if
- * any, keeps its own). Returns 0, or -1 when out of memory. */
+ * any, keeps its own). Files named in them are read at each handshake's
+ * start when they changed on disk. Returns 0, or -1 when out of memory. */
 int mw_tls_configure(mw_conn *c, const mw_tls_opts *o);
 /* Copy what the handshake of c's current (or, once closed, last) connection
  * negotiated into out. Returns 1, or 0 when that handshake has not completed. */
 int mw_tls_get_info(const mw_conn *c, mw_tls_info *out);
 /* Free c's TLS state (the saved session too); called by mw_conn_free. */
 void mw_tls_conn_free(mw_conn *c);
-/* Free every cached context and wolfSSL's globals. Registered with atexit
- * on first use; safe to call more than once. */
+/* Free every cached context no connection uses, then wolfSSL's globals.
+ * Registered with atexit on first use; safe to call more than once. */
 void mw_tls_shutdown(void);
 
 extern const mw_transport_vt mw_transport_tls;

@@ -1,11 +1,13 @@
 /* transport_tls: TLS 1.2/1.3 over the connection's socket with wolfSSL, driven
- * by libev readiness; verification, contexts, sessions. Knows no Lua or protocols. */
+ * by libev readiness; verification, sessions (contexts: tls_ctx.c). Knows no
+ * Lua or protocols. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfio.h>
 #include "tls.h"
+#include "tls_ctx.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
@@ -16,19 +18,6 @@
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
-/* One WOLFSSL_CTX per distinct set of the options that live in a context
- * (trust anchors, client certificate); loading the system store costs
- * milliseconds, so it happens once per process, not per connect. Files are
- * read when the context is made: a changed CA file needs a new process. */
-typedef struct tls_ctx {
-    struct tls_ctx *next;
-    char *key;
-    WOLFSSL_CTX *ctx;
-} tls_ctx;
-
-static tls_ctx *g_ctxs;
-static int g_inited;
-
 typedef struct tls_conn {
     mw_conn *c;
     /* options, owned copies */
@@ -37,6 +26,7 @@ typedef struct tls_conn {
 
     /* the current connection; reset by tls_close */
     WOLFSSL *ssl;
+    mw_tls_ctx *tc;        /* ssl's context, referenced while ssl lives */
     ev_io hio;             /* handshake readiness, later the read/write cross-waits */
     int handshaking;
     int opening;           /* inside tls_open: completion is its return value */
@@ -51,7 +41,7 @@ typedef struct tls_conn {
 
     /* survives reconnects; freed with the connection */
     WOLFSSL_SESSION *session;
-    tls_ctx *session_ctx;  /* the context and name the session was made for */
+    uint64_t session_ctx;  /* the context (its id) and name the session was made for */
     char *session_name;
     int have_info;
     mw_tls_info info;
@@ -110,108 +100,9 @@ int mw_tls_get_info(const mw_conn *c, mw_tls_info *out)
     return 1;
 }
 
-/* ---- contexts ---- */
+/* ---- contexts (tls_ctx.c) ---- */
 
-void mw_tls_shutdown(void)
-{
-    while (g_ctxs) {
-        tls_ctx *t = g_ctxs;
-        g_ctxs = t->next;
-        wolfSSL_CTX_free(t->ctx);
-        free(t->key);
-        free(t);
-    }
-    if (g_inited) {
-        wolfSSL_Cleanup();
-        g_inited = 0;
-    }
-}
-
-static void key_add(char *buf, size_t cap, size_t *len, const char *s)
-{
-    /* \x1f separates fields; \x1e stands for "not set" */
-    int n = snprintf(buf + *len, cap - *len, "%s\x1f", s ? s : "\x1e");
-    if (n > 0) *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
-}
-
-static tls_ctx *get_ctx(tls_conn *st, char *err, size_t errcap)
-{
-    char key[4 * 4096 + 16];
-    size_t kl = 0;
-    key_add(key, sizeof key, &kl, st->verify_peer ? "v" : "n");
-    key_add(key, sizeof key, &kl, st->cafile);
-    key_add(key, sizeof key, &kl, st->capath);
-    key_add(key, sizeof key, &kl, st->local_cert);
-    key_add(key, sizeof key, &kl, st->local_pk);
-    for (tls_ctx *t = g_ctxs; t; t = t->next)
-        if (strcmp(t->key, key) == 0) return t;
-
-    if (!g_inited) {
-        if (wolfSSL_Init() != WOLFSSL_SUCCESS) { snprintf(err, errcap, "cannot initialise wolfSSL"); return NULL; }
-        g_inited = 1;
-        atexit(mw_tls_shutdown);
-    }
-    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-    if (!ctx) { snprintf(err, errcap, "cannot create a TLS context (out of memory)"); return NULL; }
-    wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
-    /* Each wolfSSL_write then sends one record and reports it only once it
-     * is on the socket, so conn's byte accounting and backpressure see what
-     * the kernel took, as with plain TCP. */
-    wolfSSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-#if !defined(WOLFSSL_AESNI) && defined(HAVE_CHACHA) && defined(HAVE_POLY1305)
-    /* Without AES-NI (Debian's wolfSSL) software AES-GCM runs at ~0.2 GB/s
-     * and ChaCha20-Poly1305 about 2.6x faster: offer it first. A server
-     * still picks by its own preference when it has one. */
-    wolfSSL_CTX_set_cipher_list(ctx,
-        "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
-        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384");
-#endif
-    if (st->verify_peer) {
-        int ok;
-        if (st->cafile || st->capath) {
-            ok = wolfSSL_CTX_load_verify_locations_ex(ctx, st->cafile, st->capath,
-                                                      st->capath ? WOLFSSL_LOAD_FLAG_IGNORE_ERR : 0);
-            if (ok != WOLFSSL_SUCCESS) {
-                snprintf(err, errcap, "cannot load CA certificates from %s%s%s (ssl.cafile/ssl.capath)",
-                         st->cafile ? st->cafile : "", st->cafile && st->capath ? " and " : "",
-                         st->capath ? st->capath : "");
-                goto fail;
-            }
-        } else if (wolfSSL_CTX_load_system_CA_certs(ctx) != WOLFSSL_SUCCESS) {
-            snprintf(err, errcap, "no system CA certificates found (install ca-certificates, or set ssl.cafile)");
-            goto fail;
-        }
-    }
-    if (st->local_cert) {
-        const char *pk = st->local_pk ? st->local_pk : st->local_cert;
-        if (wolfSSL_CTX_use_certificate_chain_file(ctx, st->local_cert) != WOLFSSL_SUCCESS) {
-            snprintf(err, errcap, "cannot load the client certificate %s (ssl.local_cert)", st->local_cert);
-            goto fail;
-        }
-        if (wolfSSL_CTX_use_PrivateKey_file(ctx, pk, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-            snprintf(err, errcap, "cannot load the client key %s (ssl.local_pk)", pk);
-            goto fail;
-        }
-        if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
-            snprintf(err, errcap, "the client key %s does not match the certificate %s", pk, st->local_cert);
-            goto fail;
-        }
-    } else if (st->local_pk) {
-        snprintf(err, errcap, "ssl.local_pk is set without ssl.local_cert");
-        goto fail;
-    }
-    tls_ctx *t = calloc(1, sizeof *t);
-    if (!t || !(t->key = strdup(key))) { free(t); snprintf(err, errcap, "out of memory"); goto fail; }
-    t->ctx = ctx;
-    t->next = g_ctxs;
-    g_ctxs = t;
-    return t;
-fail:
-    wolfSSL_CTX_free(ctx);
-    return NULL;
-}
+void mw_tls_shutdown(void) { mw_tls_ctx_shutdown(); }
 
 /* ---- verification ---- */
 
@@ -520,7 +411,7 @@ static void drop_session(tls_conn *st)
 {
     if (st->session) wolfSSL_SESSION_free(st->session);
     st->session = NULL;
-    st->session_ctx = NULL;
+    st->session_ctx = 0;
     free(st->session_name);
     st->session_name = NULL;
 }
@@ -586,11 +477,19 @@ static int tls_open(mw_conn *c)
 {
     tls_conn *st = state_of(c);
     if (!st) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str); return -1; }
-    char err[512];
-    tls_ctx *tc = get_ctx(st, err, sizeof err);
+    /* a stat() per file: a rotated CA bundle or a renewed client
+     * certificate is used from the next handshake on */
+    char err[1024];
+    mw_tls_ctx_opts co = { st->verify_peer, st->cafile, st->capath, st->local_cert, st->local_pk };
+    mw_tls_ctx *tc = mw_tls_ctx_get(&co, err, sizeof err);
     if (!tc) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: %s", c->url_str, err); return -1; }
-    st->ssl = wolfSSL_new(tc->ctx);
-    if (!st->ssl) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str); return -1; }
+    st->ssl = wolfSSL_new(mw_tls_ctx_ssl(tc));
+    if (!st->ssl) {
+        mw_tls_ctx_release(tc);
+        mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str);
+        return -1;
+    }
+    st->tc = tc;
     st->vmsg[0] = 0;
     st->name_checked = st->established = st->rd_term = st->have_info = 0;
     st->io_eof = st->io_errno = st->peer_gone = 0;
@@ -613,11 +512,14 @@ static int tls_open(mw_conn *c)
     wolfSSL_SetCertCbCtx(st->ssl, st);
     wolfSSL_set_verify(st->ssl, st->verify_peer ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE,
                        st->verify_peer ? verify_cb : NULL);
-    if (st->session && st->session_ctx == tc && st->session_name && strcmp(st->session_name, name) == 0)
+    /* a session made under other trust anchors or another client
+     * certificate is not resumed: it would skip what changed */
+    uint64_t id = mw_tls_ctx_id(tc);
+    if (st->session && st->session_ctx == id && st->session_name && strcmp(st->session_name, name) == 0)
         wolfSSL_set_session(st->ssl, st->session);
     else
         drop_session(st);
-    st->session_ctx = tc;
+    st->session_ctx = id;
     if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
     ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
     st->handshaking = 1;
@@ -737,6 +639,8 @@ static void tls_close(mw_conn *c)
         }
         wolfSSL_free(st->ssl);
         st->ssl = NULL;
+        mw_tls_ctx_release(st->tc); /* the last user of a replaced context frees it */
+        st->tc = NULL;
     }
     st->handshaking = st->opening = st->established = st->rd_term = 0;
 }

@@ -9,6 +9,7 @@
 #   self.pem .key           self-signed, localhost and 127.0.0.1
 #   rogue-ca.pem .key       a CA nobody trusts, and unknown.pem .key from it (localhost)
 #   client.pem .key         a client certificate ("moonwire client"), from the CA
+#   client2.pem .key        another ("moonwire client 2"), from the rogue CA: a renewal
 set -eu
 DIR=$1
 mkdir -p "$DIR"
@@ -54,6 +55,7 @@ leaf other other.test ca other
 leaf wild wild.test ca wild
 leaf unknown localhost rogue-ca server
 leaf client "moonwire client" ca client
+leaf client2 "moonwire client 2" rogue-ca client
 
 # expired: `openssl x509` cannot set past dates before OpenSSL 3.4; `openssl ca` can
 key expired

@@ -70,6 +70,37 @@ local function wait_port(port, timeout)
   return false
 end
 
+-- A control line into a running script: a TCP server on 127.0.0.1 in this process, to
+-- which the script connects (text://127.0.0.1:<port>). ctl:send(line) writes one line once
+-- the script is connected, so a spec drives a script step by step, each step started by
+-- the spec and each result a line the script prints. ctl:close() in after_each.
+function T.control()
+  local srv = uv.new_tcp()
+  assert(srv:bind("127.0.0.1", 0))
+  -- a write to a script that died must fail, not kill busted with SIGPIPE
+  local sigpipe = uv.new_signal()
+  sigpipe:start("sigpipe", function() end)
+  local ctl = { port = srv:getsockname().port }
+  assert(srv:listen(4, function(err)
+    if err then return end
+    local c = uv.new_tcp()
+    if ctl.client or not srv:accept(c) then c:close() else ctl.client = c end
+  end))
+  function ctl.send(self, line)
+    if not H.run_until(function() return self.client ~= nil end, 10 * H.slow) then
+      error("the script did not connect to the control port " .. self.port)
+    end
+    self.client:write(line .. "\n")
+  end
+  function ctl.close(self)
+    for _, h in ipairs { self.client, srv, sigpipe } do
+      if h and not h:is_closing() then h:close() end
+    end
+    uv.run("nowait")
+  end
+  return ctl
+end
+
 T.NGINX_PATHS = { "/usr/sbin/nginx", "/usr/bin/nginx" }
 
 function T.nginx_bin()
