@@ -33,13 +33,16 @@ if ldd "$MW" | grep -q libasan; then
 fi
 mkdir -p "$OUT"
 cc -O2 -Wall -Wextra -shared -fPIC -o "$OUT/alloc_shim.so" "$BENCH/alloc_shim.c" -ldl
-[ "$OUT/server" -nt "$BENCH/server.c" ] || cc -O2 -Wall -Wextra -o "$OUT/server" "$BENCH/server.c"
+# Its own server binary: run.sh (bench/smoke) builds build/bench/server at the same time
+# under ctest -j, and a half-written file shared by both would not run.
+SERVER=$OUT/alloc_server
+[ "$SERVER" -nt "$BENCH/server.c" ] || cc -O2 -Wall -Wextra -o "$SERVER" "$BENCH/server.c" -lcrypto
 
-"$OUT/server" > "$OUT/alloc_server.port" &
-SRV=$!
+coproc SRV_IO { exec "$SERVER"; }
+SRV=$SRV_IO_PID
 trap 'kill $SRV 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$OUT/alloc_server.port" ] && break; sleep 0.1; done
-PORT=$(awk '{print $2}' "$OUT/alloc_server.port")
+# the server prints "PORT p" once it listens
+read -r -t 10 _ PORT <&"${SRV_IO[0]}" || { echo "alloc: the bench server did not start" >&2; exit 1; }
 
 # name mode warmup size kind
 CASES=(
