@@ -183,4 +183,67 @@ mw.Timer.add(0.04, function() print("clock " .. G) end)
     assert.are.equal(2, R.count_err(p, "moonwire: reloaded"))
     R.stop(p)
   end)
+
+  -- Timer.delAll() at the top level of a reload, and Timer.del(id) on a live timer the
+  -- run did not declare, are part of the transaction: a failed reload keeps every timer
+  -- running; a good one withdraws the declarations made before delAll and stops the
+  -- live timers at commit, but for those declared after it, which go on.
+  local function delall_bot(v, before, after)
+    return ([[
+local mw = require "moonwire"
+local st = mw.state("gen", { n = 0 })
+st.n = st.n + 1
+local G = %q .. "/g" .. st.n
+print("gen " .. G)
+%s
+local clock = mw.Timer.add(0.04, function()
+  print("clock " .. G)
+  if not st.cb then                 -- made from a callback: not a declaration
+    st.cb = mw.Timer.add(0.07, function() print("cb " .. G) end)
+    print("cb id " .. st.cb)
+  end
+end)
+print("clock id " .. clock)
+%s
+]]):format(v, before, after)
+  end
+
+  it("Timer.delAll at top level: a failed reload keeps every timer; a good one stops them at commit", function()
+    local A = 'mw.Timer.add(0.1, function() print("a " .. G) end)'
+    local p = start(delall_bot("v1", A, ""))
+    p:wait_line("^gen v1/g1$")
+    local _, clock_id = p:wait_line("^clock id (%d+)$")
+    p:wait_line("^cb id %d+$")
+    seen(p, "^a v1/g1$")
+    -- deletes the callback's timer, then every timer, then fails
+    R.replace(p.path, delall_bot("v2", 'print("del cb " .. tostring(mw.Timer.del(st.cb)))\nmw.Timer.delAll()',
+      'error("v2 fails")'))
+    reload(p, true)
+    p:wait_line("^del cb true$")
+    -- nothing was deleted: the old version's timers go on
+    p:wait_line("^a v1/g1$")
+    p:wait_line("^cb v1/g1$")
+    ticks(p, "clock", "v1/g1", 2)
+    -- declares `a` and two new timers, deletes everything, then declares the clock
+    R.replace(p.path, delall_bot("v3", A .. [=[
+
+local x = mw.Timer.add(0.02, function() print("x " .. G) end, nil, false)
+local y = mw.Timer.add(0.03, function() print("y " .. G) end)
+mw.Timer.delAll()
+print("del after delAll " .. tostring(mw.Timer.del(st.cb)) .. " " .. tostring(mw.Timer.del(x)))]=], ""))
+    local g = reload(p)
+    p:wait_line("^del after delAll false false$")
+    p:wait_line("^clock id " .. clock_id .. "$")  -- declared after delAll: the live clock
+    local from
+    for i, l in ipairs(p.lines) do if l == "gen " .. g then from = i end end
+    ticks(p, "clock", g, 7)                      -- 0.28 s: a, cb, x and y would have run
+    for i = from, #p.lines do
+      assert(not p.lines[i]:find("^a ") and not p.lines[i]:find("^cb "),
+        ("a timer ran after the reload deleted it\n%s"):format(p:describe()))
+    end
+    assert.are.same({}, p:grep("^[xy] "))
+    assert.are.equal(1, R.count_err(p, "moonwire: reloaded"))
+    assert.are.equal(1, R.count_err(p, "v2 fails"))
+    R.stop(p)
+  end)
 end)

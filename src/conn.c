@@ -132,9 +132,51 @@ int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
     dst->ping_interval = src->ping_interval;
     dst->ping_timeout = src->ping_timeout;
     dst->ws_binary = src->ws_binary;
+    dst->use_tls = src->use_tls; /* read at the next connect only */
     mw_conn_set_str(&dst->ws_origin, src->ws_origin);
     mw_conn_set_str(&dst->ws_protocols, src->ws_protocols);
     return mw_conn_set_headers(dst, src->headers, src->nheaders);
+}
+
+static void drop_next_url(mw_conn *c)
+{
+    free(c->next_url_str);
+    c->next_url_str = NULL;
+    mw_url_free(&c->next_url);
+    memset(&c->next_url, 0, sizeof c->next_url);
+}
+
+/* The pending URL becomes the current one (not connected: nothing uses it). */
+static void use_next_url(mw_conn *c)
+{
+    mw_url_free(&c->url);
+    free(c->url_str);
+    c->url = c->next_url;
+    c->url_str = c->next_url_str;
+    memset(&c->next_url, 0, sizeof c->next_url);
+    c->next_url_str = NULL;
+}
+
+int mw_conn_take_url(mw_conn *dst, mw_conn *src)
+{
+    if (mw_proto_for_scheme(src->url.scheme) != dst->proto) return -1;
+    drop_next_url(dst);
+    if (strcmp(src->url_str, dst->url_str) == 0) return 0; /* the current one: nothing pending */
+    dst->next_url = src->url;
+    dst->next_url_str = src->url_str;
+    memset(&src->url, 0, sizeof src->url);
+    src->url_str = NULL;
+    if (dst->status == MW_ST_INITIAL || dst->status == MW_ST_CLOSED) use_next_url(dst);
+    return 0;
+}
+
+const char *mw_conn_url(const mw_conn *c) { return c->next_url_str ? c->next_url_str : c->url_str; }
+
+const mw_url *mw_conn_next_url(const mw_conn *c) { return c->next_url_str ? &c->next_url : &c->url; }
+
+void mw_conn_mark_closed(mw_conn *c)
+{
+    if (c->status == MW_ST_INITIAL) c->status = MW_ST_CLOSED;
 }
 
 /* Stop I/O and timers and close the socket; no events. */
@@ -165,6 +207,7 @@ void mw_conn_free(mw_conn *c)
     mw_buf_free(&c->out);
     mw_url_free(&c->url);
     free(c->url_str);
+    drop_next_url(c);
     free(c->ws_origin);
     free(c->ws_protocols);
     free(c->ws_chosen_protocol);
@@ -392,6 +435,7 @@ int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
     mw_timer_stop(&c->reconnect_timer);
+    if (c->next_url_str) use_next_url(c); /* a reload's new URL, from this connect on */
     /* the transport is chosen per connect: `transport` may change between */
     c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
     c->status = MW_ST_CONNECTING;

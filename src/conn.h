@@ -119,9 +119,13 @@ struct mw_conn {
     void *ud;                  /* the owner's (binding's) data */
     unsigned long id;
     int status;
-    char *url_str;
+    char *url_str;             /* the URL of the current (or last) connect */
     mw_url url;
-    int use_tls;
+    /* A hot reload's new URL, taken at the next connect while the current
+     * socket stays on url (NULL: none); same protocol layer as url. */
+    char *next_url_str;
+    mw_url next_url;
+    int use_tls;               /* TLS at the next connect */
     const mw_transport_vt *tp;
     void *tp_state;
     const mw_proto_vt *proto;
@@ -202,9 +206,23 @@ int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port);
 int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port);
 int mw_conn_family(const mw_conn *c);
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n);
-/* Take src's options (sizes, timeouts, ws settings, headers) into dst, for a
- * hot reload that hands a live connection new settings. 0 or -1 (memory). */
+/* Take src's options (sizes, timeouts, ws settings, headers, transport)
+ * into dst, for a hot reload that hands a live connection new settings.
+ * 0 or -1 (memory). */
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src);
+/* A hot reload hands dst the URL of src, a declaration about to be freed
+ * (src is left without one): dst connects to it from its next connect on,
+ * while a current socket stays where it is; at once when dst is not
+ * connected. Returns 0, or -1 changing nothing when the two URLs need
+ * different protocol layers (ws and wss share one; tcp, text, frame each
+ * have their own), which cannot be swapped under a connection. */
+int mw_conn_take_url(mw_conn *dst, mw_conn *src);
+/* The URL the next connect uses (a reload's new one, else the current). */
+const char *mw_conn_url(const mw_conn *c);
+const mw_url *mw_conn_next_url(const mw_conn *c);
+/* A connection that never connected reads as CLOSED from now on (a reload's
+ * declaration of a connection the script had ended); no event. */
+void mw_conn_mark_closed(mw_conn *c);
 void mw_conn_set_str(char **slot, const char *s);
 
 /* For transports and protocols. */

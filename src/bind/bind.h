@@ -24,7 +24,20 @@ struct l_conn {
     int want_connect;       /* connect() called on a declaration during a reload */
     char *name;             /* options.name */
     int alias;              /* a reload handed c to a newer userdata: this one shares it, does not own it */
+    int script_ended;       /* the script ended it (close, finish, destroy, cancelReconnect):
+                             * a reload does not connect it again. Kept by the owner (c->ud). */
 };
+
+/* A declared connection the script ended, whose userdata was collected: a
+ * reload matches its declaration to this record (which then holds the
+ * place) and does not connect it. A commit drops every record. */
+typedef struct l_ended {
+    struct l_ended *next;
+    unsigned long seq;
+    int scheme;             /* of the URL it would connect to */
+    char *name;             /* options.name, or NULL */
+    char *url;
+} l_ended;
 
 typedef struct mw_rt {
     lua_State *L;          /* the main thread: every callback runs on it */
@@ -40,6 +53,7 @@ typedef struct mw_rt {
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */
     unsigned long conn_seq;
+    l_ended *ended;        /* records of collected declared connections the script ended */
     int tx_ref;            /* registry: this reload's declarations {conns = {}, timers = {}} */
     int spent_ref;         /* registry: id -> interval of declared one-shot timers that fired
                             * or were deleted; a reload does not start them again */
@@ -75,6 +89,9 @@ void l_conn_register(lua_State *L, mw_rt *rt);
 void l_conn_stop_all(mw_rt *rt);
 void l_conn_anchor(lua_State *L, int idx, l_conn *lc);
 void l_conn_release(l_conn *lc);
+/* Push lc's userdata and return 1, or return 0 (nothing pushed) when it is
+ * unreachable (being collected). */
+int l_conn_push(lua_State *L, l_conn *lc);
 /* l_tls.c */
 struct mw_conn;
 /* Copy the userdata's (at index ud) context.ssl options into the C
@@ -102,6 +119,9 @@ void mw_rt_schedule_reload(mw_rt *rt);
 int mw_rt_watch(mw_rt *rt);
 void l_reload_register(lua_State *L, mw_rt *rt);
 void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc);
+/* lc, a declared connection the script ended, is collected: keep its record. */
+void l_reload_remember_ended(mw_rt *rt, const l_conn *lc);
+void l_reload_forget_ended(mw_rt *rt);
 
 int luaopen_moonwire_core(lua_State *L);
 /* Put the embedded lua/moonwire modules into package.preload. */

@@ -8,6 +8,10 @@
 
 static const char BLOB[] = "\x81", ARRAYBUFFER[] = "\x82"; /* Workerman's Ws constants */
 
+/* registry[CONNS_KEY][lightuserdata lc] = its userdata, weak: a hot reload
+ * reaches declared connections that are not anchored (closed) through it. */
+#define CONNS_KEY "moonwire.conns"
+
 static l_conn *check_conn(lua_State *L, int i)
 {
     l_conn *lc = luaL_checkudata(L, i, MW_CONN_MT);
@@ -31,6 +35,21 @@ static void sync_anchor(l_conn *lc)
 static void anchor(lua_State *L, int i, l_conn *lc);
 void l_conn_release(l_conn *lc) { sync_anchor(lc); }
 void l_conn_anchor(lua_State *L, int i, l_conn *lc) { anchor(L, i, lc); }
+
+int l_conn_push(lua_State *L, l_conn *lc)
+{
+    if (lc->ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+        return 1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
+    if (lua_rawgetp(L, -1, lc) == LUA_TUSERDATA) {
+        lua_remove(L, -2);
+        return 1;
+    }
+    lua_pop(L, 2);
+    return 0;
+}
 
 /* Anchor the userdata at stack index i. */
 static void anchor(lua_State *L, int i, l_conn *lc)
@@ -188,8 +207,9 @@ static int conn_index(lua_State *L)
         mw_conn *c = lc->c;
         switch (find_prop(lua_tostring(L, 2))) {
         case P_ID: lua_pushinteger(L, (lua_Integer)c->id); return 1;
-        case P_URL: lua_pushstring(L, c->url_str); return 1;
-        case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(c->url.scheme)); return 1;
+        /* the URL of the next connect: a reload may have handed it a new one */
+        case P_URL: lua_pushstring(L, mw_conn_url(c)); return 1;
+        case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(mw_conn_next_url(c)->scheme)); return 1;
         case P_TRANSPORT: lua_pushstring(L, c->use_tls ? "ssl" : "tcp"); return 1;
         case P_MAXSEND: lua_pushinteger(L, (lua_Integer)c->max_send_buffer); return 1;
         case P_MAXPKG: lua_pushinteger(L, (lua_Integer)c->max_package); return 1;
@@ -270,7 +290,7 @@ static int conn_newindex(lua_State *L)
         return luaL_error(L, "%s is read-only", k);
     case P_TRANSPORT: {
         const char *t = luaL_checkstring(L, 3);
-        if (strcmp(t, "tcp") == 0) { c->use_tls = c->url.tls; return 0; }
+        if (strcmp(t, "tcp") == 0) { c->use_tls = mw_conn_next_url(c)->tls; return 0; }
         if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0) { c->use_tls = 1; return 0; }
         return luaL_error(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
     }
@@ -354,6 +374,10 @@ static int conn_new(lua_State *L)
     if (!lc->c) return luaL_error(L, "%s", err);
     lc->seq = ++rt->conn_seq;
     link_conn(rt, lc);
+    lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
+    lua_pushvalue(L, -2);
+    lua_rawsetp(L, -2, lc);
+    lua_pop(L, 1);
     if (lua_istable(L, 2)) {
         int ud = lua_gettop(L);
         lua_pushnil(L);
@@ -388,6 +412,8 @@ static int conn_gc(lua_State *L)
     if (!lc) return 0;
     if (lc->c) {
         unlink_conn(lc->rt, lc);
+        if (lc->declared && lc->script_ended && !lc->alias && !lc->in_tx)
+            l_reload_remember_ended(lc->rt, lc);
         if (!lc->alias) mw_conn_free(lc->c);
         lc->c = NULL;
     }
@@ -399,7 +425,7 @@ static int conn_gc(lua_State *L)
 static int conn_tostring(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
-    lua_pushfstring(L, "AsyncTcpConnection(%s, %s)", lc->c->url_str, mw_conn_status_name(lc->c->status));
+    lua_pushfstring(L, "AsyncTcpConnection(%s, %s)", mw_conn_url(lc->c), mw_conn_status_name(lc->c->status));
     return 1;
 }
 
@@ -435,6 +461,21 @@ static void apply_headers(lua_State *L, l_conn *lc)
 
 /* ---- methods ---- */
 
+/* Connecting, open, or a reconnect pending. */
+static int is_live(const mw_conn *c)
+{
+    return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
+           mw_timer_active(&c->reconnect_timer);
+}
+
+/* Whether the script ended the connection itself (a reload then leaves it
+ * ended) or wants it connected. The owner (c->ud) keeps the mark: old code
+ * may call through an alias a reload left it. */
+static void set_ended(l_conn *lc, int ended)
+{
+    ((l_conn *)lc->c->ud)->script_ended = ended;
+}
+
 static int m_connect(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
@@ -449,6 +490,7 @@ static int m_connect(lua_State *L)
         return 1;
     }
     if (mw_conn_connect(lc->c) != 0) { lua_pushboolean(L, 0); return 1; }
+    set_ended(lc, 0);
     anchor(L, 1, lc);
     lua_pushboolean(L, 1);
     return 1;
@@ -483,8 +525,9 @@ static int m_close(lua_State *L)
         const char *p = luaL_checklstring(L, 2, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
-    int was = lc->c->status;
+    int was = lc->c->status, live = is_live(lc->c);
     mw_conn_close(lc->c, code, reason, rn);
+    if (live && !mw_timer_active(&lc->c->reconnect_timer)) set_ended(lc, 1);
     anchor(L, 1, lc);
     lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
     return 1;
@@ -498,8 +541,9 @@ static int m_finish(lua_State *L)
         const char *p = luaL_checklstring(L, 2, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
-    int was = lc->c->status;
+    int was = lc->c->status, live = is_live(lc->c);
     mw_conn_finish(lc->c);
+    if (live && !mw_timer_active(&lc->c->reconnect_timer)) set_ended(lc, 1);
     anchor(L, 1, lc);
     lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
     return 1;
@@ -508,6 +552,7 @@ static int m_finish(lua_State *L)
 static int m_destroy(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
+    if (is_live(lc->c)) set_ended(lc, 1);
     mw_conn_destroy(lc->c);
     anchor(L, 1, lc);
     return 0;
@@ -523,6 +568,7 @@ static int m_reconnect(lua_State *L)
     l_tls_apply(L, 1, lc->c);
     if (lc->in_tx) { lc->want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
+    set_ended(lc, 0);
     anchor(L, 1, lc);
     lua_pushboolean(L, 1);
     return 1;
@@ -531,7 +577,11 @@ static int m_reconnect(lua_State *L)
 static int m_cancel_reconnect(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
-    mw_conn_cancel_reconnect(lc->c);
+    mw_conn *c = lc->c;
+    /* a reconnect pending after a close: cancelling it ends the connection */
+    if (mw_timer_active(&c->reconnect_timer) && (c->status == MW_ST_CLOSED || c->status == MW_ST_INITIAL))
+        set_ended(lc, 1);
+    mw_conn_cancel_reconnect(c);
     sync_anchor(lc);
     return 0;
 }
@@ -600,6 +650,15 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"tlsInfo", m_tls_info}, {NULL, NULL},
     };
     /* module table is on top */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY) != LUA_TTABLE) {
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "v");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
+    }
+    lua_pop(L, 1);
     luaL_newmetatable(L, MW_CONN_MT);
     luaL_newlib(L, methods);
     lua_pushvalue(L, -1);

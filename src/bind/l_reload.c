@@ -54,90 +54,168 @@ void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
 
 static const char successor_key = 0; /* old userdata's user values: [&successor_key] = new one */
 
-static int same_key(const l_conn *a, const l_conn *b)
+void l_reload_remember_ended(mw_rt *rt, const l_conn *lc)
 {
-    if (a->name || b->name) return a->name && b->name && strcmp(a->name, b->name) == 0;
-    return strcmp(a->c->url_str, b->c->url_str) == 0;
+    if (rt->stopping || !rt->loop.ev) return; /* at exit: nothing will reload */
+    l_ended *e = calloc(1, sizeof *e);
+    if (!e) return; /* then a reload connects it again: the lesser harm */
+    e->seq = lc->seq;
+    e->scheme = mw_conn_next_url(lc->c)->scheme;
+    e->url = strdup(mw_conn_url(lc->c));
+    e->name = lc->name ? strdup(lc->name) : NULL;
+    if (!e->url || (lc->name && !e->name)) { free(e->url); free(e->name); free(e); return; }
+    e->next = rt->ended;
+    rt->ended = e;
+}
+
+void l_reload_forget_ended(mw_rt *rt)
+{
+    while (rt->ended) {
+        l_ended *e = rt->ended;
+        rt->ended = e->next;
+        free(e->name);
+        free(e->url);
+        free(e);
+    }
+}
+
+/* What a reload's declarations are matched to: a live declared connection,
+ * in any state (open, closing, reconnecting, closed), or the record of one
+ * the script ended whose userdata was collected. */
+typedef struct cand {
+    l_conn *lc;             /* or NULL for a record */
+    const l_ended *rec;
+    unsigned long seq;
+    int used;
+} cand;
+
+/* By name when either has one (and then the same protocol layer: a
+ * connection cannot change from ws to tcp under a socket), else by URL. */
+static int cand_matches(const cand *k, const l_conn *d)
+{
+    const char *name = k->lc ? k->lc->name : k->rec->name;
+    const char *url = k->lc ? mw_conn_url(k->lc->c) : k->rec->url;
+    int scheme = k->lc ? mw_conn_next_url(k->lc->c)->scheme : k->rec->scheme;
+    if (name || d->name)
+        return name && d->name && strcmp(name, d->name) == 0 &&
+               mw_proto_for_scheme(scheme) == mw_proto_for_scheme(d->c->url.scheme);
+    return strcmp(url, d->c->url_str) == 0;
 }
 
 static int by_seq(const void *x, const void *y)
 {
-    const l_conn *a = *(l_conn *const *)x, *b = *(l_conn *const *)y;
+    const cand *a = x, *b = y;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* d, the declaration at index di, takes over match's C connection, its
+ * events and its anchor; the unconnected declaration is dropped. The old
+ * userdata (on the stack top) stays an alias of the same connection, for
+ * old code that still holds it (a heartbeat timer made in onConnect): its
+ * sends go out on the live socket instead of piling up in a connection that
+ * never connects. It keeps the new one alive (the owner of the C
+ * connection) from its user-value table. Pops the old userdata. */
+static void take_over(lua_State *L, int di, l_conn *d, l_conn *match)
+{
+    mw_conn *running = match->c, *fresh = d->c;
+    mw_conn_copy_options(running, fresh);
+    mw_conn_take_url(running, fresh); /* the same protocol layer: cand_matches */
+    /* TLS options, for the next handshake; connect() on the declaration
+     * already validated them (so this cannot raise) */
+    if (d->want_connect) l_tls_apply(L, di, running);
+    d->c = running;
+    running->ud = d;
+    d->script_ended = match->script_ended;
+    match->declared = 0;
+    lua_getiuservalue(L, -1, 1);
+    lua_pushlightuserdata(L, (void *)&successor_key);
+    lua_pushvalue(L, di);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    if (match->ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, match->ref);
+        match->ref = LUA_NOREF;
+    }
+    match->alias = 1;
+    mw_conn_free(fresh);
+}
+
 /* Hand each live declared connection to the declaration that matches it;
- * start the unmatched declarations; close the live ones no longer declared. */
+ * start the unmatched declarations; close the live ones no longer declared.
+ * A matched one that is closed and not reconnecting is connected again
+ * when the declaration connects, unless the script itself ended it. */
 static void commit_conns(mw_rt *rt, int conns)
 {
     lua_State *L = rt->L;
-    int nlive = 0;
+    /* No finalizer may run meanwhile: it would unlink a connection from
+     * rt->conns, or turn one into a record, under the matching. */
+    int gc_was = lua_gc(L, LUA_GCISRUNNING);
+    if (gc_was) lua_gc(L, LUA_GCSTOP);
+    size_t ncand = 0;
     for (l_conn *lc = rt->conns; lc; lc = lc->next)
-        if (lc->declared && !lc->in_tx && mw_conn_active(lc->c)) nlive++;
-    l_conn **live = calloc((size_t)(nlive ? nlive : 1), sizeof *live);
-    int n = 0;
-    for (l_conn *lc = rt->conns; lc && live; lc = lc->next)
-        if (lc->declared && !lc->in_tx && mw_conn_active(lc->c)) live[n++] = lc;
-    if (live) qsort(live, (size_t)n, sizeof *live, by_seq);
+        if (lc->declared && !lc->in_tx) ncand++;
+    for (l_ended *e = rt->ended; e; e = e->next) ncand++;
+    cand *cands = calloc(ncand ? ncand : 1, sizeof *cands);
+    lua_newtable(L); /* lc -> its userdata, held for the commit */
+    int hold = lua_gettop(L);
+    size_t n = 0;
+    for (l_conn *lc = rt->conns; lc && cands; lc = lc->next) {
+        if (!lc->declared || lc->in_tx) continue;
+        if (!l_conn_push(L, lc)) {
+            /* unreachable, its finalizer not run yet: as if it had run */
+            if (lc->script_ended && !lc->alias) l_reload_remember_ended(rt, lc);
+            lc->declared = 0;
+            continue;
+        }
+        lua_rawsetp(L, hold, lc);
+        cands[n++] = (cand){.lc = lc, .seq = lc->seq};
+    }
+    for (l_ended *e = rt->ended; e && cands && n < ncand; e = e->next)
+        cands[n++] = (cand){.rec = e, .seq = e->seq};
+    if (cands) qsort(cands, n, sizeof *cands, by_seq);
 
     lua_Integer ndecl = (lua_Integer)lua_rawlen(L, conns);
     for (lua_Integer i = 1; i <= ndecl; i++) {
         lua_rawgeti(L, conns, i);
-        l_conn *d = lua_touserdata(L, -1);
+        int di = lua_gettop(L);
+        l_conn *d = lua_touserdata(L, di);
         d->in_tx = 0;
-        l_conn *match = NULL;
-        for (int j = 0; j < n && !match; j++)
-            if (live[j] && same_key(live[j], d)) { match = live[j]; live[j] = NULL; }
-        if (match) {
-            /* The new userdata takes over the live C connection, its events
-             * and the anchor; the unconnected declaration is dropped. The old
-             * userdata stays an alias of the same connection, for old code
-             * that still holds it (a heartbeat timer made in onConnect): its
-             * sends go out on the live socket instead of piling up in a
-             * connection that never connects. It keeps the new one alive
-             * (the owner of the C connection) from its user-value table. */
-            mw_conn *running = match->c, *fresh = d->c;
-            mw_conn_copy_options(running, fresh);
-            /* TLS options, for the next handshake; connect() on the
-             * declaration already validated them (so this cannot raise) */
-            if (d->want_connect) l_tls_apply(L, lua_gettop(L), running);
-            d->c = running;
-            running->ud = d;
-            match->declared = 0;
-            if (match->ref != LUA_NOREF) { /* always so: active connections are anchored */
-                lua_rawgeti(L, LUA_REGISTRYINDEX, match->ref);
-                lua_getiuservalue(L, -1, 1);
-                lua_pushlightuserdata(L, (void *)&successor_key);
-                lua_pushvalue(L, -4); /* d */
-                lua_rawset(L, -3);
-                lua_pop(L, 2);
-                luaL_unref(L, LUA_REGISTRYINDEX, match->ref);
-                match->ref = LUA_NOREF;
-                match->alias = 1;
-                mw_conn_free(fresh);
-            } else {
-                /* cannot link it to its successor: it keeps the unconnected declaration */
-                match->c = fresh;
-                fresh->ud = match;
-            }
-            l_conn_anchor(L, lua_gettop(L), d);
+        cand *m = NULL;
+        for (size_t j = 0; j < n && !m; j++)
+            if (!cands[j].used && cand_matches(&cands[j], d)) { m = &cands[j]; m->used = 1; }
+        if (m && m->rec) {
+            /* ended by the script and collected: the declaration holds the
+             * place now, ended too */
+            d->script_ended = 1;
+            mw_conn_mark_closed(d->c);
+        } else if (m) {
+            lua_rawgetp(L, hold, m->lc);
+            take_over(L, di, d, m->lc);
+            if (d->want_connect && !d->script_ended && !mw_conn_active(d->c))
+                mw_conn_connect(d->c); /* failed, or closed by the peer: revived */
+            l_conn_anchor(L, di, d);
         } else if (d->want_connect) {
             mw_conn_connect(d->c);
-            l_conn_anchor(L, lua_gettop(L), d);
+            l_conn_anchor(L, di, d);
         }
         d->want_connect = 0;
         lua_pop(L, 1);
     }
-    for (int j = 0; j < n; j++) {
-        l_conn *lc = live[j];
-        if (!lc) continue;
+    for (size_t j = 0; j < n; j++) {
+        l_conn *lc = cands[j].lc;
+        if (cands[j].used || !lc) continue;
         lc->declared = 0;
         mw_conn_cancel_reconnect(lc->c);
         if (lc->c->status == MW_ST_ESTABLISHED) mw_conn_close(lc->c, 1001, "going away", 10);
         else if (lc->c->status == MW_ST_CONNECTING) mw_conn_destroy(lc->c);
         l_conn_release(lc);
     }
-    free(live);
+    /* the declarations that matched records hold them now; the others are
+     * no longer declared: forgotten, as a spent one-shot timer's record */
+    if (cands) l_reload_forget_ended(rt);
+    free(cands);
+    lua_pop(L, 1); /* hold */
+    if (gc_was) lua_gc(L, LUA_GCRESTART);
 }
 
 /* The declarations are handed over or dropped: let go of the ones that were

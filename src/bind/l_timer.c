@@ -225,9 +225,22 @@ int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, in
 
 void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
 {
+    /* what Timer.delAll and Timer.del did to live timers during the reload */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
+    int tx = lua_gettop(L);
+    int delall = lua_getfield(L, tx, "timer_delall") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (lua_getfield(L, tx, "timer_dels") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    lua_remove(L, tx);
+    int dels = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     int timers = lua_gettop(L);
-    /* Live declared timers that no declaration took are deleted. */
+    /* Live declared timers that no declaration took are deleted, and so
+     * are the live timers Timer.del or Timer.delAll deleted during the
+     * reload, unless a declaration after that took them. */
     lua_newtable(L);
     int keep = lua_gettop(L);
     lua_Integer ndecl = (lua_Integer)lua_rawlen(L, decls);
@@ -243,8 +256,9 @@ void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
         l_timer *lt = lua_touserdata(L, -1);
         lua_pop(L, 1);
         int kept = lua_rawgeti(L, keep, lt->id) != LUA_TNIL;
-        lua_pop(L, 1);
-        if (lt->declared && !kept) {
+        int deleted = lua_rawgeti(L, dels, lt->id) != LUA_TNIL;
+        lua_pop(L, 2);
+        if ((lt->declared || delall || deleted) && !kept) {
             mw_timer_stop(&lt->t);
             lt->deleted = 1;
             lua_pushvalue(L, -1);
@@ -286,7 +300,7 @@ void l_timer_commit(lua_State *L, mw_rt *rt, int decls)
         }
     }
     lua_rawseti(L, LUA_REGISTRYINDEX, rt->spent_ref);
-    lua_pop(L, 2);
+    lua_pop(L, 3);
 }
 
 /* Timer.del(id) during a reload, on an id one of its declarations returned:
@@ -312,12 +326,61 @@ static int del_declaration(lua_State *L, mw_rt *rt, lua_Integer id)
     return 0;
 }
 
+/* Timer.del(id) during a reload, on a live timer that is no declaration of
+ * it: deleted at commit (unless a declaration after this takes it), so that
+ * a failed reload changes nothing. Pushes the result. */
+static int del_at_commit(lua_State *L, mw_rt *rt, lua_Integer id)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
+    int tx = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
+    int live = lua_rawgeti(L, -1, id) == LUA_TUSERDATA;
+    lua_pop(L, 2);
+    int gone = lua_getfield(L, tx, "timer_delall") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (lua_getfield(L, tx, "timer_dels") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, tx, "timer_dels");
+    }
+    gone = gone || lua_rawgeti(L, -1, id) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (live && !gone) {
+        lua_pushboolean(L, 1);
+        lua_rawseti(L, -2, id);
+    }
+    lua_pop(L, 2);
+    lua_pushboolean(L, live && !gone);
+    return 1;
+}
+
+/* Timer.delAll() during a reload: the declarations made so far in it are
+ * withdrawn, and every live timer is deleted at commit, but for those a
+ * declaration after this takes (they keep their schedule), so that a failed
+ * reload changes nothing. */
+static void del_all_at_commit(lua_State *L, mw_rt *rt)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
+    lua_getfield(L, -1, "timers");
+    lua_Integer ndecl = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= ndecl; i++) {
+        lua_rawgeti(L, -1, i);
+        ((l_timer *)lua_touserdata(L, -1))->withdrawn = 1;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "timer_delall");
+    lua_pop(L, 1);
+}
+
 static int l_del(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer id = luaL_checkinteger(L, 1);
     if (!rt->loop.ev) { lua_pushboolean(L, 0); return 1; }   /* shut down: every timer is gone */
-    if (rt->reloading && del_declaration(L, rt, id)) return 1;
+    if (rt->reloading) return del_declaration(L, rt, id) ? 1 : del_at_commit(L, rt, id);
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     l_timer *lt = lua_rawgeti(L, -1, id) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
     if (!lt) { lua_pushboolean(L, 0); return 1; }
@@ -350,7 +413,9 @@ void l_timer_del_all(mw_rt *rt)
 static int l_del_all(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
-    if (rt->loop.ev) l_timer_del_all(rt);
+    if (!rt->loop.ev) return 0;
+    if (rt->reloading) del_all_at_commit(L, rt);
+    else l_timer_del_all(rt);
     return 0;
 }
 
