@@ -306,9 +306,10 @@ describe("hostile servers: frames (issue 6)", function()
     assert.is_true(q < 1048576 + 256 * 1024, "send queue " .. q)
     -- 13 MB of pongs were due (measured peak growth: ~2.2 MiB; 8.4 MiB before pongs
     -- were dropped past the limit). Under ASan the peak counts allocation churn (~36 MiB:
-    -- freed buffers stay in its quarantine), so there the queue size above is the bound.
+    -- freed buffers stay in its quarantine), so there the queue size above is the bound;
+    -- so it is under valgrind (MOONWIRE_VALGRIND=1), whose freed-block queue is 20 MB.
     local m = mem_line(res)
-    if not H.sanitized then
+    if not H.sanitized and not H.valgrind then
       assert.is_true(m.hwm1 - m.hwm0 < 4096, ("VmHWM grew by %d KiB"):format(m.hwm1 - m.hwm0))
     end
   end)
