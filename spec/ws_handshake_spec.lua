@@ -103,6 +103,26 @@ describe("ws opening handshake: the request (issue 3)", function()
       { W.events(srv, 1, { "REQUEST" })[1], W.events(srv, 1, { "HEADER" })[1] })
   end)
 
+  it("writes Host without the port when the URL's port is the default (ws:// on 80), given or not", function()
+    -- Port 80 in a network namespace of the test's own (root: CI runs as root), so it
+    -- collides with nothing on the machine; moonwire joins it with nsenter.
+    local id = io.popen("id -u")
+    local root = id:read("l") == "0"
+    id:close()
+    if not root then pending("needs root for a network namespace") return end
+    local srv = W.peer({ "--port", "80" }, nil, { netns = true })
+    assert.equal(80, srv.port)
+    for i, url in ipairs { "ws://127.0.0.1/default", "ws://127.0.0.1:80/given" } do
+      local res = H.run(OPEN_AND_CLOSE, { url }, { prefix = srv.netns })
+      H.assert_exit(res, 0)
+      assert.same({ "CONNECT", "WSCONNECT", "WSCLOSE 1000 ", "CLOSE" }, W.client_events(res.lines))
+      srv:wait_line("^REQUEST%-END " .. i .. "$")
+      assert.same({ "REQUEST " .. i .. " GET /" .. url:match("/(%a+)$") .. " HTTP/1.1",
+                    "HEADER " .. i .. " Host: 127.0.0.1" },
+        { W.events(srv, i, { "REQUEST" })[1], W.events(srv, i, { "HEADER" })[1] })
+    end
+  end)
+
   -- Each case: what the script sets, and the start of the error message after the URL.
   local BAD = {
     { "a CR LF in a header value", [[c.headers = { ["X-Evil"] = "a\r\nInjected: 1" }]],

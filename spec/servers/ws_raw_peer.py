@@ -6,7 +6,7 @@ It speaks the server side by hand, so it can answer the opening handshake with a
 all) and report exactly what the client sent: the request, every frame (opcode, flags,
 length, mask key, payload), the TCP close.
 
-Listens on --host (default 127.0.0.1) port 0 and prints `PORT <n>` as its first line.
+Listens on --host (default 127.0.0.1) --port (default 0: any) and prints `PORT <n>` as its first line.
 Every event is one stdout line (flushed), so a spec can await it with a deadline.
 <id> counts connections from 1. `esc` is the bytes escaped: printable ASCII as is,
 backslash as \\\\, anything else as \\xHH (so a line never contains a raw space-less
@@ -566,7 +566,7 @@ class Server:
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if args.rcvbuf:
             self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
-        self.ls.bind((args.host, 0))
+        self.ls.bind((args.host, args.port))
         self.ls.listen(64)
 
     def accept_loop(self):
@@ -629,6 +629,7 @@ class Server:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--status", default="101 Switching Protocols")
     ap.add_argument("--accept", choices=["good", "wrong", "missing"], default="good")
     ap.add_argument("--omit", action="append", default=[])

@@ -262,13 +262,15 @@ end
 
 -- Starts moonwire. `script` is Lua source (written to opts.name or script.lua), or,
 -- with opts.path, the path of an existing script; opts.argv replaces the whole command
--- line after the binary. Returns the running process.
+-- line after the binary; opts.prefix comes before everything (a wrapper such as
+-- nsenter). Returns the running process.
 function H.start(script, args, opts)
   opts = opts or {}
   local argv = {}
+  for _, a in ipairs(opts.prefix or {}) do argv[#argv + 1] = a end
   if H.valgrind or opts.valgrind then
     for _, a in ipairs(H.VALGRIND_ARGS) do argv[#argv + 1] = a end
-    argv[1] = "/usr/bin/valgrind"
+    argv[#(opts.prefix or {}) + 1] = "/usr/bin/valgrind"
   end
   argv[#argv + 1] = H.bin
   if opts.argv then

@@ -6,15 +6,25 @@ local H = require "spec.support.helper"
 local W = {}
 
 -- Starts the raw WebSocket peer with command-line options; returns the process with
--- .port and .url (ws://127.0.0.1:<port>) set.
-function W.peer(args, host)
+-- .port and .url (ws://127.0.0.1:<port>) set. opts.netns: in a network namespace of
+-- its own (needs root), whose loopback is brought up first: a fixed port (--port 80)
+-- cannot collide with anything there; p.netns is then the argv prefix that runs a
+-- command in that namespace (H.start's opts.prefix).
+function W.peer(args, host, opts)
   local argv = { H.python, "-u", H.src .. "/spec/servers/ws_raw_peer.py" }
+  if opts and opts.netns then
+    table.move(argv, 1, #argv, 6)
+    argv[1], argv[2], argv[3], argv[4] = "unshare", "--net", "sh", "-c"
+    argv[5] = 'ip link set lo up && exec "$0" "$@"'
+  end
   if host then argv[#argv + 1] = "--host"; argv[#argv + 1] = host end
   for _, a in ipairs(args or {}) do argv[#argv + 1] = tostring(a) end
   local p = H.spawn(argv, { name = "ws_raw_peer.py" })
   local _, port = p:wait_line("^PORT (%d+)$", 10)
   p.port = tonumber(port)
   p.url = "ws://" .. (host and host:find(":") and "[" .. host .. "]" or "127.0.0.1") .. ":" .. port
+  -- unshare and sh exec: the pid is the peer's, and its namespace is the one made
+  if opts and opts.netns then p.netns = { "nsenter", "--net=/proc/" .. p.pid .. "/ns/net" } end
   return p
 end
 
