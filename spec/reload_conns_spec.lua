@@ -8,21 +8,7 @@ local H = require "spec.support.helper"
 local R = require "spec.support.reload"
 local T = require "spec.support.tls"
 
-local function ws_counter()
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_counter.py" },
-    { name = "ws_counter.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  p.url = "ws://127.0.0.1:" .. port
-  return p
-end
-
-local function start(source)
-  local path = H.write_script(source, "bot.lua")
-  local p = H.start(nil, {}, { path = path })
-  p.path = path
-  return p
-end
+local ws_counter, start = R.ws_counter, R.start
 
 -- Saves `source` over the script (as editors do) and reloads with SIGHUP; waits for the
 -- outcome on stderr.

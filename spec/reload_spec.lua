@@ -6,16 +6,8 @@ local H = require "spec.support.helper"
 
 -- Helpers -----------------------------------------------------------------------------
 
-local function ws_server()
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_counter.py" },
-    { name = "ws_counter.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  p.url = "ws://127.0.0.1:" .. port
-  return p
-end
-
 local R = require "spec.support.reload"
+local ws_server = R.ws_counter
 local PREFIX, replace, overwrite = R.PREFIX, R.replace, R.overwrite
 local wait_err, wait_reloaded, count_err, stop = R.wait_err, R.wait_reloaded, R.count_err, R.stop
 

@@ -6,13 +6,7 @@
 local H = require "spec.support.helper"
 local R = require "spec.support.reload"
 
--- Starts `source` (a script without its stdout prefix) as bot.lua, without --watch.
-local function start(source)
-  local path = H.write_script(source, "bot.lua")
-  local p = H.start(nil, {}, { path = path })
-  p.path = path
-  return p
-end
+local start = R.start
 
 -- SIGHUP, then waits for the outcome on stderr and for the "gen <G>" line the new run
 -- printed at its top level; returns G.
@@ -45,6 +39,16 @@ local function seen(p, pattern)
 end
 
 local function count(p, pattern) return #p:grep(pattern) end
+
+-- The top of each bot: its generation G ("<version>/g<n>", n counting runs), printed
+-- as "gen <G>" (string.format's %q takes the version).
+local GEN = [[
+local mw = require "moonwire"
+local st = mw.state("gen", { n = 0 })
+st.n = st.n + 1
+local G = %q .. "/g" .. st.n
+print("gen " .. G)
+]]
 
 describe("hot reload of timers", function()
   after_each(H.cleanup)
@@ -137,12 +141,7 @@ end, nil, false)]=],
   -- starts, and a reload must not start it either; on a live timer it is part of the
   -- reload's transaction (a failed reload leaves the timer running).
   local function del_bot(v, extra)
-    return ([[
-local mw = require "moonwire"
-local st = mw.state("gen", { n = 0 })
-st.n = st.n + 1
-local G = %q .. "/g" .. st.n
-print("gen " .. G)
+    return (GEN .. [[
 local o = mw.Timer.add(0.05, function() print("one-shot ran " .. G) end, nil, false)
 print("del one-shot " .. tostring(mw.Timer.del(o)) .. " " .. tostring(mw.Timer.del(o)))
 local q = mw.Timer.add(0.05, function() print("persistent ran " .. G) end)
@@ -189,12 +188,7 @@ mw.Timer.add(0.04, function() print("clock " .. G) end)
   -- running; a good one withdraws the declarations made before delAll and stops the
   -- live timers at commit, but for those declared after it, which go on.
   local function delall_bot(v, before, after)
-    return ([[
-local mw = require "moonwire"
-local st = mw.state("gen", { n = 0 })
-st.n = st.n + 1
-local G = %q .. "/g" .. st.n
-print("gen " .. G)
+    return (GEN .. [[
 %s
 local clock = mw.Timer.add(0.04, function()
   print("clock " .. G)

@@ -51,6 +51,25 @@ function R.count_err(p, pattern)
   return n
 end
 
+-- Starts spec/servers/ws_counter.py (streams numbered messages, prints CONNECT / MSG /
+-- CLOSE lines); returns the process with .port and .url set.
+function R.ws_counter()
+  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_counter.py" },
+    { name = "ws_counter.py" })
+  local _, port = p:wait_line("^PORT (%d+)$", 10)
+  p.port = tonumber(port)
+  p.url = "ws://127.0.0.1:" .. port
+  return p
+end
+
+-- Starts `source` as bot.lua (without --watch); p.path is the script, for R.replace.
+function R.start(source)
+  local path = H.write_script(source, "bot.lua")
+  local p = H.start(nil, {}, { path = path })
+  p.path = path
+  return p
+end
+
 -- Ends moonwire with SIGTERM and checks a clean exit 0.
 function R.stop(p)
   p:kill("sigterm")
