@@ -42,6 +42,7 @@ local mw = require "moonwire"
 local V = %q
 local conn = mw.AsyncTcpConnection.new(%q, { name = "feed"%s })
 conn.onConnect = function(c) print(V .. " connect " .. c.url) end
+conn.onWebSocketConnect = function(c) print(V .. " wsconnect " .. c.url) end
 conn.onMessage = function(c, data)
   print(V .. " got " .. data .. " " .. c.url)
   if data == "reconnect" then c:reConnect(0) end
@@ -65,6 +66,7 @@ mw.Worker.runAll()
       local S = "wss://localhost:" .. tls.port .. "/tls"
       local p = start(feed_bot("v1", A, ca))
       p:wait_line("^v1 connect " .. esc(A) .. "$")
+      p:wait_line("^v1 wsconnect " .. esc(A) .. "$") -- the handshake is done: the reload finds it open
       a:wait_line("^CONNECT 1 /echo$")
       -- v2 names B: the socket to A stays (the message goes out on it, after the reload)
       -- and conn.url reads B, the URL of the next connect
@@ -116,6 +118,8 @@ mw.Worker.runAll()
       local A, E = a.url .. "/echo", "text://127.0.0.1:" .. e.port
       local p = start(feed_bot("v1", A))
       p:wait_line("^v1 connect " .. esc(A) .. "$")
+      -- the handshake is done (an unfinished one is dropped without a close frame)
+      p:wait_line("^v1 wsconnect " .. esc(A) .. "$")
       a:wait_line("^CONNECT 1 /echo$")
       reload(p, feed_bot("v2", E))
       p:wait_line("^v2 reloaded " .. esc(E) .. " text CONNECTING$")
