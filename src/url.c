@@ -201,11 +201,9 @@ static int parse(const char *s, size_t len, mw_url *out, char *err, size_t errca
         for (size_t j = 0; j < n; j++) lo[j] = (char)lower(scheme[j]);
         lo[n] = 0;
         int tls_word = !strcmp(lo, "ssl") || !strcmp(lo, "tls");
-        if (err && errcap)
-            snprintf(err, errcap, "unsupported scheme \"%s\" (expected ws, wss, tcp, text, frame%s)",
-                     piece(tmp, sizeof tmp, scheme, slen),
-                     tls_word ? "; TLS is the transport property: conn.transport = \"ssl\"" : "");
-        return -1;
+        return fail(err, errcap, s, len, "unsupported scheme \"%s\" (expected ws, wss, tcp, text, frame%s)",
+                    piece(tmp, sizeof tmp, scheme, slen),
+                    tls_word ? "; TLS is the transport property: conn.transport = \"ssl\"" : "");
     }
     i += 3;
 
@@ -271,21 +269,11 @@ static int parse(const char *s, size_t len, mw_url *out, char *err, size_t errca
     if (have_colon) {
         if (p0 == a1) return fail(err, errcap, s, len, "empty port after ':'");
         unsigned long v = 0;
-        for (size_t j = p0; j < a1; j++) {
-            if (!is_digit(s[j]) || v > 65535) {
-                if (err && errcap)
-                    snprintf(err, errcap, "invalid port \"%s\" (expected 1..65535)",
-                             piece(tmp, sizeof tmp, s + p0, a1 - p0));
-                return -1;
-            }
-            v = v * 10 + (unsigned long)(s[j] - '0');
-        }
-        if (v == 0 || v > 65535) {
-            if (err && errcap)
-                snprintf(err, errcap, "invalid port \"%s\" (expected 1..65535)",
-                         piece(tmp, sizeof tmp, s + p0, a1 - p0));
-            return -1;
-        }
+        size_t j = p0;
+        while (j < a1 && is_digit(s[j]) && v <= 65535) v = v * 10 + (unsigned long)(s[j++] - '0');
+        if (j != a1 || v == 0 || v > 65535)
+            return fail(err, errcap, s, len, "invalid port \"%s\" (expected 1..65535)",
+                        piece(tmp, sizeof tmp, s + p0, a1 - p0));
         out->port = (uint16_t)v;
         out->port_given = 1;
     } else if (schemes[si].port) {
