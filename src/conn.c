@@ -140,10 +140,11 @@ int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
 
 static void drop_next_url(mw_conn *c)
 {
-    free(c->next_url_str);
-    c->next_url_str = NULL;
-    mw_url_free(&c->next_url);
-    memset(&c->next_url, 0, sizeof c->next_url);
+    if (!c->next_url) return;
+    free(c->next_url->str);
+    mw_url_free(&c->next_url->url);
+    free(c->next_url);
+    c->next_url = NULL;
 }
 
 /* The pending URL becomes the current one (not connected: nothing uses it). */
@@ -151,10 +152,10 @@ static void use_next_url(mw_conn *c)
 {
     mw_url_free(&c->url);
     free(c->url_str);
-    c->url = c->next_url;
-    c->url_str = c->next_url_str;
-    memset(&c->next_url, 0, sizeof c->next_url);
-    c->next_url_str = NULL;
+    c->url = c->next_url->url;
+    c->url_str = c->next_url->str;
+    free(c->next_url);
+    c->next_url = NULL;
 }
 
 int mw_conn_take_url(mw_conn *dst, mw_conn *src)
@@ -162,17 +163,18 @@ int mw_conn_take_url(mw_conn *dst, mw_conn *src)
     if (mw_proto_for_scheme(src->url.scheme) != dst->proto) return -1;
     drop_next_url(dst);
     if (strcmp(src->url_str, dst->url_str) == 0) return 0; /* the current one: nothing pending */
-    dst->next_url = src->url;
-    dst->next_url_str = src->url_str;
+    if (!(dst->next_url = malloc(sizeof *dst->next_url))) return -1;
+    dst->next_url->url = src->url;
+    dst->next_url->str = src->url_str;
     memset(&src->url, 0, sizeof src->url);
     src->url_str = NULL;
     if (dst->status == MW_ST_INITIAL || dst->status == MW_ST_CLOSED) use_next_url(dst);
     return 0;
 }
 
-const char *mw_conn_url(const mw_conn *c) { return c->next_url_str ? c->next_url_str : c->url_str; }
+const char *mw_conn_url(const mw_conn *c) { return c->next_url ? c->next_url->str : c->url_str; }
 
-const mw_url *mw_conn_next_url(const mw_conn *c) { return c->next_url_str ? &c->next_url : &c->url; }
+const mw_url *mw_conn_next_url(const mw_conn *c) { return c->next_url ? &c->next_url->url : &c->url; }
 
 void mw_conn_mark_closed(mw_conn *c)
 {
@@ -435,7 +437,7 @@ int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
     mw_timer_stop(&c->reconnect_timer);
-    if (c->next_url_str) use_next_url(c); /* a reload's new URL, from this connect on */
+    if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
     /* the transport is chosen per connect: `transport` may change between */
     c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
     c->status = MW_ST_CONNECTING;

@@ -123,8 +123,7 @@ struct mw_conn {
     mw_url url;
     /* A hot reload's new URL, taken at the next connect while the current
      * socket stays on url (NULL: none); same protocol layer as url. */
-    char *next_url_str;
-    mw_url next_url;
+    struct mw_next_url { char *str; mw_url url; } *next_url; /* heap: rare, and an mw_url is ~280 B */
     int use_tls;               /* TLS at the next connect */
     const mw_transport_vt *tp;
     void *tp_state;
