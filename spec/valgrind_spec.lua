@@ -194,6 +194,36 @@ describe("valgrind (issue 2 item 10)", function()
     assert.same({ "GC DONE" }, res.lines)
   end)
 
+  it("wss:// with a cafile: a reconnect that resumes the session, a hot reload that keeps the connection, a close", function()
+    local T = require "spec.support.tls"
+    local srv = T.server("ws")
+    local res = vg([==[
+      local mw = require "moonwire"
+      local st = mw.state("s", { n = 0 })
+      local c = mw.AsyncTcpConnection.new(arg[1], { name = "w", ssl = { cafile = arg[2] } })
+      c.onWebSocketConnect = function(conn)
+        print("WSCONNECT resumed=" .. tostring(conn:tlsInfo().resumed))
+        conn:send("hello")
+      end
+      c.onMessage = function(conn, data)
+        st.n = st.n + 1
+        print("MSG " .. st.n)
+        if st.n == 1 then conn:reConnect(0)     -- a second handshake, resuming the session
+        elseif st.n == 2 then mw.reload()       -- the declaration is matched to the live one
+        else conn:close() end
+      end
+      c.onClose = function() print("CLOSE") end
+      c:connect()
+      local w = mw.Worker.new()
+      w.onWorkerReload = function() c:send("again") end
+      mw.Worker.runAll()
+    ]==], { "wss://localhost:" .. srv.port .. "/", T.certs() .. "/ca.pem" })
+    assert_valgrind_clean(res, 0)
+    assert.same({ "WSCONNECT resumed=false", "MSG 1", "CLOSE", "WSCONNECT resumed=true", "MSG 2", "MSG 3",
+                  "CLOSE" }, res.lines)
+    assert.matches("moonwire: reloaded ", res.stderr)
+  end)
+
   it("backpressure: fill to onBufferFull against a server that does not read, then drain", function()
     local sink = H.server("sink")
     local p = H.start([==[
