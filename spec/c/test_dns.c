@@ -70,8 +70,9 @@ static int has_addr(const result *r, const char *want)
     return 0;
 }
 
-/* A loopback UDP socket that reads nothing back: a DNS server that never answers. */
-static int silent_server(unsigned *port)
+/* A loopback UDP socket that reads nothing back: a DNS server that never answers.
+ * Its address goes to servers as "127.0.0.1:<port>" (MOONWIRE_DNS_SERVERS form). */
+static int silent_server(char servers[64])
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {0};
@@ -83,7 +84,7 @@ static int silent_server(unsigned *port)
         perror("silent_server");
         exit(2);
     }
-    *port = ntohs(a.sin_port);
+    snprintf(servers, 64, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
     return fd;
 }
 
@@ -126,10 +127,8 @@ static mw_dns *new_dns(struct ev_loop *loop, const char *servers)
 static void test_literals(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    unsigned sport;
-    int sfd = silent_server(&sport);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", sport);
+    int sfd = silent_server(servers);
     mw_dns *d = new_dns(loop, servers);
     MW_CHECK(d != NULL);
     if (!d) return;
@@ -229,10 +228,8 @@ static void test_both_families(void)
 static void test_cancel(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    unsigned sport;
-    int sfd = silent_server(&sport);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", sport);
+    int sfd = silent_server(servers);
     mw_dns *d = new_dns(loop, servers);
     if (!d) return;
 
@@ -288,10 +285,8 @@ static void test_cancel(void)
 static void test_free_in_callback(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    unsigned sport;
-    int sfd = silent_server(&sport);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", sport);
+    int sfd = silent_server(servers);
     mw_dns *d = new_dns(loop, servers);
     if (!d) return;
     result a = {0}, b = {0}, c = {0};
@@ -426,10 +421,8 @@ static void on_timeout_result(void *ud, int status, const struct sockaddr_storag
 static void test_timer_keeps_rate(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    unsigned sport;
-    int sfd = silent_server(&sport);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", sport);
+    int sfd = silent_server(servers);
     mw_dns_opts o = {250, 2, servers};
     char err[256];
     mw_dns *d = mw_dns_new_opts(loop, &o, err, sizeof err);
@@ -466,10 +459,8 @@ static void test_timer_keeps_rate(void)
 static void test_pending_keeps_loop(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    unsigned sport;
-    int sfd = silent_server(&sport);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", sport);
+    int sfd = silent_server(servers);
     mw_dns_opts o = {100, 1, servers};
     mw_dns *d = mw_dns_new_opts(loop, &o, NULL, 0);
     result r = {0};
@@ -508,11 +499,8 @@ int main(void)
 {
     /* No test may send a packet off loopback: every resolver created without
      * explicit servers gets a closed loopback port. */
-    unsigned port;
-    int fd = silent_server(&port);
-    close(fd);
     char servers[64];
-    snprintf(servers, sizeof servers, "127.0.0.1:%u", port);
+    close(silent_server(servers));
     setenv("MOONWIRE_DNS_SERVERS", servers, 1);
     unsetenv("CARES_HOSTS");
     unsetenv("LOCALDOMAIN");
