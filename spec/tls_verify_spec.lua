@@ -105,6 +105,12 @@ describe("TLS identity (issue 11)", function()
       assert.same({ "ERROR 1 4 tls handshake with " .. url ..
         ": hostname mismatch: certificate is for 127.0.0.2, not localhost" }, once(url))
     end)
+
+    it("with a trailing dot (peer_name = \"localhost.\") is matched and sent in SNI without it", function()
+      local srv = T.server("ws")
+      assert.same({ "UP 1 resumed=false" }, once("wss://127.0.0.1:" .. srv.port .. "/", 'peer_name = "localhost."'))
+      srv:wait_line("^TLS TLSv1%.3 reused=0 sni=localhost alpn")
+    end)
   end)
 
   describe("session resumption follows the options", function()

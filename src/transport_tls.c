@@ -457,8 +457,9 @@ static int tls_open(mw_conn *c)
     wolfSSL_SetIOWriteCtx(st->ssl, st);
     const char *name = verify_name(st);
     mw_tls_ref_parse(name, &st->ref);
-    if (st->ref.kind == MW_REF_DNS && name[0]) /* RFC 6066: no IP literal in SNI */
-        wolfSSL_UseSNI(st->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)strlen(name));
+    /* RFC 6066: no IP literal in SNI, and a name without its trailing dot */
+    size_t sni = st->ref.kind == MW_REF_DNS ? st->ref.len - (st->ref.len && name[st->ref.len - 1] == '.') : 0;
+    if (sni) wolfSSL_UseSNI(st->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)sni);
     if (st->alpn && st->alpn[0]) {
         char *list = strdup(st->alpn);  /* wolfSSL_UseALPN takes a mutable list */
         int ok = list && wolfSSL_UseALPN(st->ssl, list, (unsigned)strlen(list),
