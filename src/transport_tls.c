@@ -32,7 +32,11 @@ typedef struct tls_conn {
     int opening;           /* inside tls_open: completion is its return value */
     int established;
     int name_checked;      /* the verify callback matched the name */
-    mw_tls_ref ref;        /* the name to verify, parsed at open */
+    /* What this handshake applies, fixed at open: a reload may configure
+     * new options while it runs, and its session is saved as verified
+     * under these. */
+    mw_tls_ref ref;        /* the name to verify */
+    int accept;            /* accept_flags() */
     int rd_term;           /* a read ended (1 EOF, 2 error) after returning data */
     int rd_err;
     int io_eof;            /* recv saw the peer's FIN */
@@ -110,6 +114,14 @@ int mw_tls_get_info(const mw_conn *c, mw_tls_info *out)
 void mw_tls_shutdown(void) { mw_tls_ctx_shutdown(); }
 
 /* ---- verification ---- */
+
+enum { ACCEPT_CHECK_NAME = 1, ACCEPT_SELF_SIGNED = 2 };
+
+/* The options beside the context that change which certificates are accepted. */
+static int accept_flags(const tls_conn *st)
+{
+    return (st->verify_peer_name ? ACCEPT_CHECK_NAME : 0) | (st->allow_self_signed ? ACCEPT_SELF_SIGNED : 0);
+}
 
 static const char *verify_name(const tls_conn *st)
 {
@@ -191,14 +203,14 @@ static int verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
     WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
     if (!ok) {
         int err = store->error;
-        if (st->allow_self_signed && depth == 0 && x && self_issued(x) && is_no_issuer(err)) {
+        if ((st->accept & ACCEPT_SELF_SIGNED) && depth == 0 && x && self_issued(x) && is_no_issuer(err)) {
             ok = 1;
         } else {
             if (!st->vmsg[0]) describe_verify_error(st, err, x, depth);
             return 0;
         }
     }
-    if (depth == 0 && x && st->verify_peer_name) {
+    if (depth == 0 && x && (st->accept & ACCEPT_CHECK_NAME)) {
         st->name_checked = 1;
         if (!mw_tls_cert_matches(x, &st->ref)) {
             if (!st->vmsg[0]) name_mismatch(st, x);
@@ -356,12 +368,6 @@ static void snapshot_info(tls_conn *st)
     st->have_info = 1;
 }
 
-/* The options beside the context that change which certificates are accepted. */
-static int accept_flags(const tls_conn *st)
-{
-    return (st->verify_peer_name ? 1 : 0) | (st->allow_self_signed ? 2 : 0);
-}
-
 static void drop_session(tls_conn *st)
 {
     if (st->session) wolfSSL_SESSION_free(st->session);
@@ -395,7 +401,7 @@ static int handshake_step(tls_conn *st)
      * no Certificate message: wolfSSL keeps the peer's chain in the session
      * (SESSION_CERTS), so its certificate is checked against the name of
      * now, not trusted for having been checked once. */
-    if (st->verify_peer_name && !st->name_checked) {
+    if ((st->accept & ACCEPT_CHECK_NAME) && !st->name_checked) {
         WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(st->ssl);
         int ok = x && mw_tls_cert_matches(x, &st->ref);
         if (!ok) {
@@ -477,14 +483,15 @@ static int tls_open(mw_conn *c)
      * either: options change rarely, and one full handshake after a change
      * costs less than reasoning about which option sets imply which. */
     uint64_t id = mw_tls_ctx_id(tc);
-    int accept = accept_flags(st);
-    if (st->session && st->session_ctx == id && st->session_accept == accept && st->session_name &&
-        strcmp(st->session_name, name) == 0 && (!st->verify_peer_name || wolfSSL_SESSION_get0_peer(st->session)))
+    st->accept = accept_flags(st);
+    if (st->session && st->session_ctx == id && st->session_accept == st->accept && st->session_name &&
+        strcmp(st->session_name, name) == 0 &&
+        (!(st->accept & ACCEPT_CHECK_NAME) || wolfSSL_SESSION_get0_peer(st->session)))
         wolfSSL_set_session(st->ssl, st->session);
     else
         drop_session(st);
     st->session_ctx = id;
-    st->session_accept = accept;
+    st->session_accept = st->accept;
     if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
     ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
     st->handshaking = 1;
