@@ -3,6 +3,7 @@
  * only, the CN only when there is no subjectAltName. Certificates from
  * spec/servers/tls_certs.sh. */
 #include "mwtest.h"
+#include "mwtest_certs.h"
 #include "../../src/tls_name.h"
 #include <stdlib.h>
 #include <unistd.h>
@@ -152,16 +153,7 @@ static void test_certificates(void)
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mw-tls-name-XXXXXX");
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
-    snprintf(certs, sizeof certs, "%s/certs", dir);
-    /* __FILE__ is this file's absolute path: the certificates script is beside it */
-    char src[512], cmd[1200];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *cut = strstr(src, "spec/c/test_tls_name.c");
-    if (!cut) { fprintf(stderr, "cannot find the source tree from %s\n", __FILE__); return 1; }
-    *cut = 0;
-    snprintf(cmd, sizeof cmd, "sh '%sspec/servers/tls_certs.sh' '%s' >/dev/null 2>&1", src, certs);
-    if (system(cmd) != 0) { fprintf(stderr, "making certificates failed: %s\n", cmd); return 1; }
+    if (mwt_make_certs(dir, certs, sizeof certs, __FILE__) != 0) return 1;
     wolfSSL_Init();
 
     MW_RUN(test_dns_names_and_wildcards);
@@ -169,7 +161,6 @@ int main(void)
     MW_RUN(test_certificates);
 
     wolfSSL_Cleanup();
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    mwt_remove_dir(dir);
     return MW_DONE();
 }
