@@ -8,7 +8,7 @@
 #include <wolfssl/wolfio.h>
 #include "tls.h"
 #include "tls_ctx.h"
-#include <arpa/inet.h>
+#include "tls_name.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,16 +32,25 @@ typedef struct tls_conn {
     int opening;           /* inside tls_open: completion is its return value */
     int established;
     int name_checked;      /* the verify callback matched the name */
+    /* What this handshake applies, fixed at open: a reload may configure
+     * new options while it runs, and its session is saved as verified
+     * under these. */
+    mw_tls_ref ref;        /* the name to verify */
+    int accept;            /* accept_flags() */
     int rd_term;           /* a read ended (1 EOF, 2 error) after returning data */
     int rd_err;
     int io_eof;            /* recv saw the peer's FIN */
     int io_errno;          /* the last socket error, 0 none */
     int peer_gone;         /* a send after the handshake found the peer gone */
-    char vmsg[640];        /* the first verification failure, in words */
+    char vmsg[800];        /* the first verification failure, in words */
 
     /* survives reconnects; freed with the connection */
     WOLFSSL_SESSION *session;
-    uint64_t session_ctx;  /* the context (its id) and name the session was made for */
+    /* What the session was verified under: its context (trust anchors,
+     * verify_peer, client certificate), the options that change what is
+     * accepted, and the name. It is offered again only under all the same. */
+    uint64_t session_ctx;
+    int session_accept;    /* accept_flags() then */
     char *session_name;
     int have_info;
     mw_tls_info info;
@@ -106,77 +115,29 @@ void mw_tls_shutdown(void) { mw_tls_ctx_shutdown(); }
 
 /* ---- verification ---- */
 
+enum { ACCEPT_CHECK_NAME = 1, ACCEPT_SELF_SIGNED = 2 };
+
+/* The options beside the context that change which certificates are accepted. */
+static int accept_flags(const tls_conn *st)
+{
+    return (st->verify_peer_name ? ACCEPT_CHECK_NAME : 0) | (st->allow_self_signed ? ACCEPT_SELF_SIGNED : 0);
+}
+
 static const char *verify_name(const tls_conn *st)
 {
     return st->peer_name ? st->peer_name : st->c->url.host;
 }
 
-/* An IP literal (a zone, "fe80::1%eth0", is left out) in buf; 1 when it is one. */
-static int ip_literal(const char *name, char *buf, size_t cap)
-{
-    unsigned char a[16];
-    snprintf(buf, cap, "%s", name);
-    char *pct = strchr(buf, '%');
-    if (pct) *pct = 0;
-    return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
-}
-
-static int name_matches(const tls_conn *st, WOLFSSL_X509 *x)
-{
-    char ip[64];
-    const char *name = verify_name(st);
-    if (ip_literal(name, ip, sizeof ip)) return wolfSSL_X509_check_ip_asc(x, ip, 0) == 1;
-    return wolfSSL_X509_check_host(x, name, strlen(name), 0, NULL) == 1;
-}
-
-static void list_add(char *buf, size_t cap, const char *s, size_t n)
-{
-    size_t len = strlen(buf);
-    if (len + n + 3 >= cap) return;
-    if (len) { memcpy(buf + len, ", ", 2); len += 2; }
-    memcpy(buf + len, s, n);
-    buf[len + n] = 0;
-}
-
-/* GeneralName choices of RFC 5280 (wolfSSL's GEN_* live in its OpenSSL shim). */
-enum { SAN_DNS = 2, SAN_IP = 7 };
-
-/* The names a certificate is valid for: its DNS and IP SANs, else its CN. */
-static void cert_names(WOLFSSL_X509 *x, char *buf, size_t cap)
-{
-    buf[0] = 0;
-    WOLFSSL_STACK *sk = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    int n = sk ? wolfSSL_sk_GENERAL_NAME_num(sk) : 0;
-    for (int i = 0; i < n; i++) {
-        WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(sk, i);
-        if (!g) continue;
-        if (g->type == SAN_DNS && g->d.dNSName) {
-            list_add(buf, cap, (const char *)wolfSSL_ASN1_STRING_data(g->d.dNSName),
-                     (size_t)wolfSSL_ASN1_STRING_length(g->d.dNSName));
-        } else if (g->type == SAN_IP && g->d.iPAddress) {
-            int len = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
-            char s[64];
-            if ((len == 4 || len == 16) &&
-                inet_ntop(len == 4 ? AF_INET : AF_INET6, wolfSSL_ASN1_STRING_data(g->d.iPAddress), s, sizeof s))
-                list_add(buf, cap, s, strlen(s));
-        }
-    }
-    if (sk) wolfSSL_GENERAL_NAMES_free(sk);
-    if (!buf[0]) {
-        char cn[256];
-        WOLFSSL_X509_NAME *subj = wolfSSL_X509_get_subject_name(x);
-        if (subj && wolfSSL_X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof cn) > 0)
-            list_add(buf, cap, cn, strlen(cn));
-    }
-    if (!buf[0]) snprintf(buf, cap, "no name");
-}
-
 static void name_mismatch(tls_conn *st, WOLFSSL_X509 *x)
 {
     char names[300];
-    cert_names(x, names, sizeof names);
-    snprintf(st->vmsg, sizeof st->vmsg, "hostname mismatch: certificate is for %s, not %.255s",
-             names, verify_name(st));
+    mw_tls_cert_names(x, &st->ref, names, sizeof names);
+    if (st->ref.kind == MW_REF_DNS)
+        snprintf(st->vmsg, sizeof st->vmsg, "hostname mismatch: certificate is for %s, not %.255s",
+                 names, verify_name(st));
+    else
+        snprintf(st->vmsg, sizeof st->vmsg, "hostname mismatch: certificate is for %s, not IP address %s "
+                 "(an IP address matches only an IP address subjectAltName)", names, st->ref.name);
 }
 
 static int self_issued(WOLFSSL_X509 *x)
@@ -242,16 +203,16 @@ static int verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
     WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
     if (!ok) {
         int err = store->error;
-        if (st->allow_self_signed && depth == 0 && x && self_issued(x) && is_no_issuer(err)) {
+        if ((st->accept & ACCEPT_SELF_SIGNED) && depth == 0 && x && self_issued(x) && is_no_issuer(err)) {
             ok = 1;
         } else {
             if (!st->vmsg[0]) describe_verify_error(st, err, x, depth);
             return 0;
         }
     }
-    if (depth == 0 && x && st->verify_peer_name) {
+    if (depth == 0 && x && (st->accept & ACCEPT_CHECK_NAME)) {
         st->name_checked = 1;
-        if (!name_matches(st, x)) {
+        if (!mw_tls_cert_matches(x, &st->ref)) {
             if (!st->vmsg[0]) name_mismatch(st, x);
             return 0;
         }
@@ -412,6 +373,7 @@ static void drop_session(tls_conn *st)
     if (st->session) wolfSSL_SESSION_free(st->session);
     st->session = NULL;
     st->session_ctx = 0;
+    st->session_accept = 0;
     free(st->session_name);
     st->session_name = NULL;
 }
@@ -434,12 +396,14 @@ static int handshake_step(tls_conn *st)
     }
     hio_stop(st);
     st->handshaking = 0;
-    int resumed = wolfSSL_session_reused(st->ssl) == 1;
     /* verify_peer = false leaves the name to check here (as PHP does, the two
-     * options are independent); a resumed session was checked when made. */
-    if (st->verify_peer_name && !st->name_checked && !resumed) {
+     * options are independent), and so does a resumed session, which brings
+     * no Certificate message: wolfSSL keeps the peer's chain in the session
+     * (SESSION_CERTS), so its certificate is checked against the name of
+     * now, not trusted for having been checked once. */
+    if ((st->accept & ACCEPT_CHECK_NAME) && !st->name_checked) {
         WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(st->ssl);
-        int ok = x && name_matches(st, x);
+        int ok = x && mw_tls_cert_matches(x, &st->ref);
         if (!ok) {
             if (x) name_mismatch(st, x);
             else snprintf(st->vmsg, sizeof st->vmsg, "the server sent no certificate to check %s against",
@@ -498,9 +462,10 @@ static int tls_open(mw_conn *c)
     wolfSSL_SetIOReadCtx(st->ssl, st);
     wolfSSL_SetIOWriteCtx(st->ssl, st);
     const char *name = verify_name(st);
-    char ip[64];
-    if (!ip_literal(name, ip, sizeof ip) && name[0])
-        wolfSSL_UseSNI(st->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)strlen(name));
+    mw_tls_ref_parse(name, &st->ref);
+    /* RFC 6066: no IP literal in SNI, and a name without its trailing dot */
+    size_t sni = st->ref.kind == MW_REF_DNS ? st->ref.len - (st->ref.len && name[st->ref.len - 1] == '.') : 0;
+    if (sni) wolfSSL_UseSNI(st->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)sni);
     if (st->alpn && st->alpn[0]) {
         char *list = strdup(st->alpn);  /* wolfSSL_UseALPN takes a mutable list */
         int ok = list && wolfSSL_UseALPN(st->ssl, list, (unsigned)strlen(list),
@@ -512,14 +477,21 @@ static int tls_open(mw_conn *c)
     wolfSSL_SetCertCbCtx(st->ssl, st);
     wolfSSL_set_verify(st->ssl, st->verify_peer ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE,
                        st->verify_peer ? verify_cb : NULL);
-    /* a session made under other trust anchors or another client
-     * certificate is not resumed: it would skip what changed */
+    /* A session made under other trust anchors, another client certificate
+     * or looser options is not resumed: resuming skips the chain check,
+     * which would then never see what changed. Not "stricter or equal"
+     * either: options change rarely, and one full handshake after a change
+     * costs less than reasoning about which option sets imply which. */
     uint64_t id = mw_tls_ctx_id(tc);
-    if (st->session && st->session_ctx == id && st->session_name && strcmp(st->session_name, name) == 0)
+    st->accept = accept_flags(st);
+    if (st->session && st->session_ctx == id && st->session_accept == st->accept && st->session_name &&
+        strcmp(st->session_name, name) == 0 &&
+        (!(st->accept & ACCEPT_CHECK_NAME) || wolfSSL_SESSION_get0_peer(st->session)))
         wolfSSL_set_session(st->ssl, st->session);
     else
         drop_session(st);
     st->session_ctx = id;
+    st->session_accept = st->accept;
     if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
     ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
     st->handshaking = 1;

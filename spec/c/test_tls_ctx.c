@@ -2,6 +2,7 @@
  * new context only when the contents changed) and frees a replaced context
  * with its last user. Certificates from spec/servers/tls_certs.sh. */
 #include "mwtest.h"
+#include "mwtest_certs.h"
 #include "../../src/tls_ctx.h"
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -247,16 +248,7 @@ static void test_client_certificate_renewal(void)
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mw-tls-ctx-XXXXXX");
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
-    snprintf(certs, sizeof certs, "%s/certs", dir);
-    /* __FILE__ is this file's absolute path: the certificates script is beside it */
-    char src[512], cmd[1200];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *cut = strstr(src, "spec/c/test_tls_ctx.c");
-    if (!cut) { fprintf(stderr, "cannot find the source tree from %s\n", __FILE__); return 1; }
-    *cut = 0;
-    snprintf(cmd, sizeof cmd, "sh '%sspec/servers/tls_certs.sh' '%s' >/dev/null 2>&1", src, certs);
-    if (system(cmd) != 0) { fprintf(stderr, "making certificates failed: %s\n", cmd); return 1; }
+    if (mwt_make_certs(dir, certs, sizeof certs, __FILE__) != 0) return 1;
 
     MW_RUN(test_unchanged_files_cost_a_stat);
     MW_RUN(test_recent_files_are_read_again_same_context);
@@ -272,7 +264,6 @@ int main(void)
     MW_CHECK_EQ_INT(mw_tls_ctx_live(), 0);
     if (mwt_cur_failed) mwt_failed++;
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    mwt_remove_dir(dir);
     return MW_DONE();
 }

@@ -10,6 +10,13 @@
 #   rogue-ca.pem .key       a CA nobody trusts, and unknown.pem .key from it (localhost)
 #   client.pem .key         a client certificate ("moonwire client"), from the CA
 #   client2.pem .key        another ("moonwire client 2"), from the rogue CA: a renewal
+# Identities of the name check (each from the CA; the CN is "moonwire <name>" unless said):
+#   ip6.pem .key            SAN IP:::1 only
+#   dnsip.pem .key          SAN DNS:127.0.0.1 only (an IP written as a DNS name)
+#   wildip.pem .key         SAN DNS:*.0.0.1 only
+#   cnip.pem .key           CN=127.0.0.1, no SAN
+#   cnhost.pem .key         CN=localhost, no SAN (the legacy CN fallback)
+#   ipcn.pem .key           CN=localhost, SAN IP:127.0.0.2 (a SAN is there: no CN fallback)
 set -eu
 DIR=$1
 mkdir -p "$DIR"
@@ -83,4 +90,32 @@ openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expired.csr -o
 key self
 openssl req -x509 -new -key self.key -out self.pem -days 30 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"
+
+cat >> ext.cnf <<'EOF'
+[ip6]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+subjectAltName = IP:::1
+[dnsip]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:127.0.0.1
+[wildip]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:*.0.0.1
+[nosan]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+[ipcn]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.2
+EOF
+leaf ip6 "moonwire ip6" ca ip6
+leaf dnsip "moonwire dnsip" ca dnsip
+leaf wildip "moonwire wildip" ca wildip
+leaf cnip 127.0.0.1 ca nosan
+leaf cnhost localhost ca nosan
+leaf ipcn localhost ca ipcn
 echo OK

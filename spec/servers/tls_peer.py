@@ -14,7 +14,8 @@ Each event is a line: TLS <version> reused=<0|1> sni=<name|-> alpn=<p|-> peer=<C
 (after every TLS handshake), CONNECT <path>, MSG <kind> <len> <sha1>, LINE <text>,
 READ <total>, ACCEPT, HANGUP, TLSFAIL <reason>, CLOSE.
 Options: --cert/--key (server certificate), --client-ca (require a client
-certificate from this CA), --max-tls 1.2, --alpn p1,p2. End of stdin ends it.
+certificate from this CA), --max-tls 1.2, --alpn p1,p2, --host (ws and echo: the
+address to listen on, 127.0.0.1 unless given; ::1 for IPv6). End of stdin ends it.
 """
 import argparse
 import asyncio
@@ -117,8 +118,8 @@ def echo_thread(tls, sock, raw):
     conn.close()
 
 
-def start_echo(tls, raw):
-    lsock = socket.create_server(("127.0.0.1", 0))
+def start_echo(tls, raw, host):
+    lsock = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
 
     def accept_loop():
         while True:
@@ -169,6 +170,7 @@ async def main():
     ap.add_argument("--client-ca")
     ap.add_argument("--max-tls")
     ap.add_argument("--alpn")
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--raw", action="store_true")
     ap.add_argument("--read-after", type=float, default=0)
@@ -178,11 +180,11 @@ async def main():
     tls = None if args.plain or args.mode in ("stall", "hangup") else make_context(args)
     if args.mode == "ws":
         import websockets
-        server = await websockets.serve(ws_handler, "127.0.0.1", 0, ssl=tls, max_size=None,
+        server = await websockets.serve(ws_handler, args.host, 0, ssl=tls, max_size=None,
                                         ping_interval=None, compression=None)
         port = server.sockets[0].getsockname()[1]
     elif args.mode == "echo":
-        server = start_echo(tls, args.raw)
+        server = start_echo(tls, args.raw, args.host)
         port = server.getsockname()[1]
     else:
         handler = {"stall": stall_handler, "hangup": hangup_handler,
