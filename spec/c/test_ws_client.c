@@ -303,6 +303,40 @@ static void test_request_host(void)
     MW_CHECK(strstr(b, "Host: h.io") == NULL && strstr(b, "\r\nHost: virtual.example\r\n") != NULL);
 }
 
+/* The default User-Agent: written unless a header names one (any case);
+ * a header with a NULL value sends no field of that name. */
+static void test_request_user_agent(void)
+{
+    char b[1024];
+    ws_request r = { .host = "h", .host_len = 1, .user_agent = "moonwire/1.2", .user_agent_len = 12 };
+    request_for(&r, b, sizeof b);
+    MW_CHECK(strstr(b, "\r\nUser-Agent: moonwire/1.2\r\n") != NULL);
+    ws_header mine = { S("user-agent"), S("mine/2") };
+    r.headers = &mine;
+    r.nheaders = 1;
+    request_for(&r, b, sizeof b);
+    MW_CHECK(strstr(b, "moonwire/1.2") == NULL && strstr(b, "\r\nuser-agent: mine/2\r\n") != NULL);
+    ws_header none[] = { { S("User-Agent"), NULL, 0 }, { S("Origin"), NULL, 0 }, { S("X-Off"), NULL, 0 } };
+    r.headers = none;
+    r.nheaders = 3;
+    r.origin = "http://o";
+    r.origin_len = 8;
+    request_for(&r, b, sizeof b);
+    MW_CHECK(b[0] != 0);
+    MW_CHECK(strstr(b, "User-Agent") == NULL && strstr(b, "Origin") == NULL && strstr(b, "X-Off") == NULL);
+    /* no default asked for, none given */
+    ws_request plain = { .host = "h", .host_len = 1 };
+    request_for(&plain, b, sizeof b);
+    MW_CHECK(b[0] != 0 && strstr(b, "User-Agent") == NULL);
+    /* a Host cannot be left out: RFC 6455 4.1 requires it */
+    ws_header nohost = { S("host"), NULL, 0 };
+    plain.headers = &nohost;
+    plain.nheaders = 1;
+    char why[256] = "";
+    MW_CHECK_EQ_INT(ws_request_check(&plain, why, sizeof why), WS_E_HEADER);
+    MW_CHECK(strcmp(why, "header \"host\" cannot be left out: the handshake needs a Host") == 0);
+}
+
 static void test_request_injection(void)
 {
     static const struct { const char *n; size_t nl; const char *v; size_t vl; } bad[] = {
@@ -988,6 +1022,7 @@ int main(void)
 {
     MW_RUN(test_request_bytes);
     MW_RUN(test_request_host);
+    MW_RUN(test_request_user_agent);
     MW_RUN(test_request_injection);
     MW_RUN(test_response_failures);
     MW_RUN(test_status_early);

@@ -267,7 +267,12 @@ int ws_request_check(const ws_request *req, char *msg, size_t cap)
         if (h->value_len && (!h->value || has_ctl(h->value, h->value_len)))
             return bad_field(msg, cap, "header \"%s\" has a CR, LF or NUL in its value",
                              quoted(q, sizeof q, h->name, h->name_len));
+        if (!h->value && ws_http_ieq(h->name, h->name_len, "Host"))
+            return bad_field(msg, cap, "header \"%s\" cannot be left out: the handshake needs a Host",
+                             quoted(q, sizeof q, h->name, h->name_len));
     }
+    if (req->user_agent && has_ctl(req->user_agent, req->user_agent_len))
+        return bad_field(msg, cap, "the User-Agent has a CR, LF or NUL");
     return 0;
 }
 
@@ -326,8 +331,14 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
         r |= add(out, req->protocols, req->protocols_len);
         r |= adds(out, "\r\n");
     }
+    if (req->user_agent && !user_has(req, "User-Agent")) {
+        r |= adds(out, "User-Agent: ");
+        r |= add(out, req->user_agent, req->user_agent_len);
+        r |= adds(out, "\r\n");
+    }
     for (size_t i = 0; i < req->nheaders; i++) {
         const ws_header *h = &req->headers[i];
+        if (!h->value) continue;   /* "send none of it" */
         r |= add(out, h->name, h->name_len);
         r |= adds(out, ": ");
         r |= add(out, h->value, h->value_len);
