@@ -122,11 +122,12 @@ static const ws_request default_req = {
     .path = "/chat", .path_len = 5,
 };
 
-static void t_init(tctx *t, uint64_t max, const ws_request *req)
+/* defer: cfg.defer_max (0: every frame reassembled, as t_init). */
+static void t_init_defer(tctx *t, uint64_t max, uint64_t defer, const ws_request *req)
 {
     memset(t, 0, sizeof *t);
     ws_config cfg = {
-        .max_message = max, .random = t_random, .random_ud = &t->rnd,
+        .max_message = max, .defer_max = defer, .random = t_random, .random_ud = &t->rnd,
         .ev = { .ud = t, .on_open = ev_open, .on_message = ev_message, .on_ping = ev_ping,
                 .on_pong = ev_pong, .on_close = ev_close, .on_fail = ev_fail },
     };
@@ -136,6 +137,8 @@ static void t_init(tctx *t, uint64_t max, const ws_request *req)
     MW_CHECK_EQ_INT(ws_client_start(&t->ws, req ? req : &default_req, &t->out), 0);
     mw_buf_clear(&t->out);
 }
+
+static void t_init(tctx *t, uint64_t max, const ws_request *req) { t_init_defer(t, max, 0, req); }
 
 static void t_free(tctx *t)
 {
@@ -668,6 +671,33 @@ static void test_fragmentation(void)
     }
 }
 
+/* Text that is not UTF-8 fails with the same words whichever path finds it:
+ * the whole frame in the caller's bytes, a deferred frame (defer_max), or
+ * reassembly (found by fuzz_ws_diff: "byte 3 of 6" against "byte 3", "byte 2
+ * of 2" against "truncated at the end"). */
+static void test_utf8_fail_same_words(void)
+{
+    static const struct { const char *in; size_t n; const char *log; } cases[] = {
+        { S("\x81\x06" "ab\xc0\x80" "cd"), "fail(-208,invalid UTF-8 in text message (byte 3));" },
+        { S("\x81\x02" "a\xe2"), "fail(-208,invalid UTF-8 in text message (truncated at the end));" },
+        { S("\x01\x02" "a\xce" "\x80\x03" "\xba\xed\xa0"),
+          "fail(-208,invalid UTF-8 in text message (byte 5));" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint64_t defer = 0; defer <= 1 << 16; defer += 1 << 16)
+            for (size_t step = 0; step <= 1; step++) {
+                tctx t;
+                t_init_defer(&t, 1 << 16, defer, NULL);
+                open_ok(&t);
+                MW_CHECK_EQ_INT(push_steps(&t, cases[i].in, cases[i].n, step), WS_E_UTF8);
+                if (!log_is(&t, cases[i].log))
+                    fprintf(stderr, "  case %zu defer %llu step %zu: %s\n", i, (unsigned long long)defer, step, t.log);
+                MW_CHECK(log_is(&t, cases[i].log));
+                MW_CHECK(out_is(&t, "8(1007);"));
+                t_free(&t);
+            }
+}
+
 /* The invalid byte is caught the moment it arrives, mid-frame. */
 static void test_utf8_fail_fast(void)
 {
@@ -1033,6 +1063,7 @@ int main(void)
     MW_RUN(test_framing_rules);
     MW_RUN(test_fragmentation);
     MW_RUN(test_utf8_fail_fast);
+    MW_RUN(test_utf8_fail_same_words);
     MW_RUN(test_close_codes);
     MW_RUN(test_close_initiated);
     MW_RUN(test_callbacks);
