@@ -195,3 +195,94 @@ describe("text:// and frame:// (issue 2 item 2)", function()
       end
     end)
 end)
+
+-- Issue 11 item 14: a last line without its newline, and a send that would be two lines.
+describe("text:// line boundaries (issue 11 item 14)", function()
+  after_each(H.cleanup)
+
+  -- Prints every message, error and the close; sends nothing of its own.
+  local TRACE_CLIENT = [==[
+local mw = require "moonwire"
+local c = mw.AsyncTcpConnection.new(arg[1])
+c.onConnect = function() print("CONNECT") end
+c.onMessage = function(conn, data) print("MSG " .. string.format("%q", data):gsub("\\\n", "\\n")) end
+c.onError = function(_, code, msg) print("ERROR", code, msg) end
+c.onClose = function(conn) print("CLOSED", conn:getStatus()) end
+c:connect()
+]==]
+
+  for _, case in ipairs {
+    { "a last line without a newline", "first\\nlast line", { q "first", q "last line" } },
+    { "a last line ending in CR only (the CR dropped as for any line)", "last\\r", { q "last" } },
+    { "nothing after the last newline (no extra empty message)", "one\\n", { q "one" } },
+  } do
+    it("delivers " .. case[1] .. " when the server closes, before onClose", function()
+      local srv = H.server("echo", { "--framing", "raw" })
+      local p = H.start(TRACE_CLIENT, { "text://127.0.0.1:" .. srv.port })
+      p:wait_line("^CONNECT$")
+      srv:wait_line("^CONNECT 1$")
+      srv:send("SEND 1 " .. case[2] .. "\nCLOSE 1\n")
+      local code = p:wait(10)
+      local res = { code = code, signal = p.signal, lines = p.lines, stdout = p:stdout_text(),
+                    stderr = p:stderr_text(), timed_out = code == nil }
+      H.assert_exit(res, 0)
+      local want = { "CONNECT" }
+      for _, m in ipairs(case[3]) do want[#want + 1] = m end
+      want[#want + 1] = "CLOSED\tCLOSED"
+      assert.same(want, res.lines)
+    end)
+  end
+
+  it("refuses send() of a message with a newline (false, onError SEND_FAIL, nothing sent); send(data, true) writes raw bytes",
+    function()
+      local srv = H.server("echo", { "--framing", "line" })
+      local res = H.run([==[
+        local mw = require "moonwire"
+        local c = mw.AsyncTcpConnection.new(arg[1])
+        local n = 0
+        c.onConnect = function(conn)
+          print("SEND", conn:send("a\nb"))
+          print("RAW", conn:send("x\ny\n", true))
+          print("SEND", conn:send("ok"))
+        end
+        c.onMessage = function(conn, data)
+          n = n + 1
+          print("MSG", data)
+          if n == 3 then conn:close() end
+        end
+        c.onError = function(_, code, msg) print("ERROR", code == mw.errors.SEND_FAIL, msg) end
+        c.onClose = function() print("CLOSED") end
+        c:connect()
+      ]==], { "text://127.0.0.1:" .. srv.port })
+      H.assert_exit(res, 0)
+      assert.same({
+        "SEND\tfalse", "RAW\ttrue", "SEND\ttrue",
+        "ERROR\ttrue\tsend text://127.0.0.1:" .. srv.port .. ": message has a newline at byte 2 of 3: "
+          .. "text:// sends one line per message, nothing sent (send(data, true) writes raw bytes)",
+        "MSG\tx", "MSG\ty", "MSG\tok", "CLOSED",
+      }, res.lines)
+      assert.equal("LINE 1 x", (srv:wait_line("^LINE")))
+      assert.equal("LINE 1 y", (srv:wait_line("^LINE")))
+      assert.equal("LINE 1 ok", (srv:wait_line("^LINE")))
+      -- the server got the raw bytes and the one line, nothing of "a\nb"
+      srv:wait_line("^CLOSE 1 " .. #"x\ny\nok\n" .. "$")
+    end)
+
+  it("frame:// send(data, true) writes raw bytes too (no length prefix added)", function()
+    local srv = H.server("echo", { "--framing", "frame" })
+    local res = H.run([==[
+      local mw = require "moonwire"
+      local c = mw.AsyncTcpConnection.new(arg[1])
+      c.onConnect = function(conn)
+        print("RAW", conn:send(string.pack(">I4", 4 + 3) .. "abc", true))
+      end
+      c.onMessage = function(conn, data) print("MSG", data); conn:close() end
+      c.onError = function(_, code, msg) print("ERROR", code, msg) end
+      c.onClose = function() print("CLOSED") end
+      c:connect()
+    ]==], { "frame://127.0.0.1:" .. srv.port })
+    H.assert_exit(res, 0)
+    assert.same({ "RAW\ttrue", "MSG\tabc", "CLOSED" }, res.lines)
+    assert.equal("FRAME 1 3 abc", (srv:wait_line("^FRAME")))
+  end)
+end)

@@ -13,6 +13,14 @@ c.onWebSocketConnect = function(conn) print("WSCONNECT"); conn:close(1000, "bye"
 c:connect()
 ]]
 
+-- The version `moonwire --version` prints ("moonwire 0.1.0 (Lua 5.4)").
+local VERSION = (function()
+  local f = assert(io.popen(H.bin .. " --version"))
+  local v = f:read("a"):match("^moonwire (%S+)")
+  f:close()
+  return assert(v, "moonwire --version printed no version")
+end)()
+
 local function b64decode(s)
   local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
   local bits = s:gsub("=+$", ""):gsub(".", function(c)
@@ -62,6 +70,7 @@ describe("ws opening handshake: the request (issue 3)", function()
       "HEADER 1 Sec-WebSocket-Version: 13",
       "HEADER 1 Origin: http://example.com",
       "HEADER 1 Sec-WebSocket-Protocol: chat, superchat",
+      "HEADER 1 User-Agent: moonwire/" .. VERSION,
       "HEADER 1 Cookie: PHPSID=82u98; token=2hf9",
       "HEADER 1 X-Test: value with spaces",
       "REQUEST-END 1",
@@ -76,6 +85,7 @@ describe("ws opening handshake: the request (issue 3)", function()
       "HEADER 2 Connection: Upgrade",
       "HEADER 2 Sec-WebSocket-Key: " .. key2,
       "HEADER 2 Sec-WebSocket-Version: 13",
+      "HEADER 2 User-Agent: moonwire/" .. VERSION,
       "REQUEST-END 2",
     }, req2)
     -- 16 random bytes, Base64: 24 characters, a fresh value each time
@@ -88,6 +98,41 @@ describe("ws opening handshake: the request (issue 3)", function()
     assert.same({ "CONNECT", "WSCLOSE 1000 ", "CLOSE" }, W.client_events(res.lines, "A"))
     assert.same({ "CONNECT", "WSCLOSE 1000 ", "CLOSE" }, W.client_events(res.lines, "B"))
   end)
+
+  -- Issue 11 item 16: a User-Agent unless the script sets its own, or false for none.
+  for _, case in ipairs {
+    { "sends User-Agent: moonwire/<version> by default", "", nil },
+    { "sends the script's own User-Agent instead of the default", [[{ ["User-Agent"] = "mine/1.0" }]],
+      "User-Agent: mine/1.0" },
+    { "takes the script's user-agent in any case of the name", [[{ ["user-AGENT"] = "lower/2" }]],
+      "user-AGENT: lower/2" },
+    { "sends no User-Agent when the script sets it to false", [[{ ["User-Agent"] = false, ["X-Keep"] = "1" }]],
+      false },
+  } do
+    it(case[1] .. " (issue 11 item 16)", function()
+      local srv = W.peer()
+      local set = case[2] ~= "" and ("c.headers = " .. case[2] .. "\n") or ""
+      local res = H.run(W.script([[
+local c = open()
+]] .. set .. [[
+c.onWebSocketConnect = function(conn) conn:close(1000) end
+c:connect()
+]]), { srv.url })
+      H.assert_exit(res, 0)
+      assert.equal("", res.stderr)
+      srv:wait_line("^REQUEST%-END 1$")
+      local agents = {}
+      for _, l in ipairs(W.events(srv, 1, { "HEADER" })) do
+        local h = l:match("^HEADER 1 (.*)$")
+        if h:lower():find("^user%-agent:") then agents[#agents + 1] = h end
+      end
+      local want = case[3]
+      if want == nil then want = "User-Agent: moonwire/" .. VERSION end
+      assert.same(want and { want } or {}, agents)
+      if case[3] == false then assert.same({ "HEADER 1 X-Keep: 1" }, H.grep(srv.lines, "^HEADER 1 X%-Keep")) end
+      assert.same({ "CONNECT", "WSCLOSE 1000 ", "CLOSE" }, W.client_events(res.lines))
+    end)
+  end
 
   it("writes Host as [::1]:port for an IPv6 literal", function()
     local probe = io.open("/proc/net/if_inet6")
@@ -133,6 +178,8 @@ describe("ws opening handshake: the request (issue 3)", function()
       'header "X-Bad\\x0aName" is not a valid header name' },
     { "a CR in websocketOrigin", [[c.websocketOrigin = "http://a.example\rX: y"]],
       "websocketOrigin has a CR, LF or NUL" },
+    { "a Host set to false (a header that is false is left out)", [[c.headers = { Host = false }]],
+      'header "Host" cannot be left out: the handshake needs a Host' },
   }
   for _, case in ipairs(BAD) do
     it("refuses " .. case[1] .. " with onError before sending anything, then onClose", function()

@@ -15,10 +15,15 @@ int mw_text_decode(const char *p, size_t n, size_t max, mw_decoded *out)
     size_t total = (size_t)(nl - p) + 1, len = total - 1;
     out->len = len;
     if (len > max) return MW_DEC_TOO_LARGE;
-    while (len && (p[len - 1] == '\r' || p[len - 1] == '\n')) len--;
-    out->len = len;
+    out->len = mw_text_trim(p, len);
     out->consumed = total;
     return MW_DEC_MESSAGE;
+}
+
+size_t mw_text_trim(const char *p, size_t n)
+{
+    while (n && (p[n - 1] == '\r' || p[n - 1] == '\n')) n--;
+    return n;
 }
 
 int mw_frame_decode(const char *p, size_t n, size_t max, mw_decoded *out)

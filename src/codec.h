@@ -21,6 +21,10 @@ typedef struct mw_decoded {
  * MW_DEC_TOO_LARGE. */
 int mw_text_decode(const char *p, size_t n, size_t max, mw_decoded *out);
 
+/* The length of p[0..n) without its trailing "\r" and "\n" bytes: a line's
+ * text, also of a last line that ends without a newline. */
+size_t mw_text_trim(const char *p, size_t n);
+
 /* One frame: 4-byte big-endian total length (header included), then the
  * payload. A payload over max is MW_DEC_TOO_LARGE as soon as the header is
  * in; a total under 4 is MW_DEC_INVALID. */

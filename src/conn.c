@@ -113,11 +113,12 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
     if (!c->headers) return -1;
     for (int i = 0; i < n; i++) {
         c->headers[i].name = strndup_nul(h[i].name, h[i].name_len);
-        c->headers[i].value = strndup_nul(h[i].value, h[i].value_len);
+        /* a NULL value (the script's `false`) stays NULL: send none of it */
+        c->headers[i].value = h[i].value ? strndup_nul(h[i].value, h[i].value_len) : NULL;
         c->headers[i].name_len = h[i].name_len;
-        c->headers[i].value_len = h[i].value_len;
+        c->headers[i].value_len = h[i].value ? h[i].value_len : 0;
         c->nheaders = i + 1;
-        if (!c->headers[i].name || !c->headers[i].value) return -1;
+        if (!c->headers[i].name || (h[i].value && !c->headers[i].value)) return -1;
     }
     return 0;
 }

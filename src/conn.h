@@ -93,7 +93,8 @@ typedef struct mw_proto_vt {
 } mw_proto_vt;
 
 /* Lengths, not strlen: a NUL inside a name or value must reach the ws
- * layer's check instead of cutting the header short. */
+ * layer's check instead of cutting the header short. value NULL: send no
+ * field of that name (a script's `false`: no default User-Agent). */
 typedef struct mw_header { char *name, *value; size_t name_len, value_len; } mw_header;
 
 #define MW_MAX_ADDRS 16

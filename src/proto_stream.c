@@ -3,6 +3,7 @@
  * Knows nothing of Lua or sockets. */
 #include "codec.h"
 #include "conn.h"
+#include <stdio.h>
 #include <string.h>
 
 /* Raw TCP: every read is one message. */
@@ -56,9 +57,32 @@ static void decoded_input(mw_conn *c, int (*decode)(const char *, size_t, size_t
 static void text_input(mw_conn *c) { decoded_input(c, mw_text_decode, "line"); }
 static void frame_input(mw_conn *c) { decoded_input(c, mw_frame_decode, "frame"); }
 
+/* The server closed: a last line without its newline is still a line (as
+ * readline gives it at EOF), delivered before onClose. */
+static int text_eof(mw_conn *c)
+{
+    unsigned gen = c->gen;
+    if (c->in.len) text_input(c);   /* whole lines first, should any still wait */
+    if (c->gen != gen || c->status != MW_ST_ESTABLISHED || c->paused || !c->in.len) return 0;
+    const char *p = mw_buf_head(&c->in);
+    size_t n = c->in.len;
+    mw_buf_consume(&c->in, n);
+    mw_conn_emit_message(c, p, mw_text_trim(p, n), MW_KIND_NONE);
+    return 0;
+}
+
 static int text_send(mw_conn *c, const char *p, size_t n, int kind)
 {
-    (void)kind;
+    if (kind == MW_KIND_RAW) return raw_send(c, p, n, kind);
+    const char *nl = memchr(p, '\n', n);
+    if (nl) {
+        /* One send is one line: a newline inside would make the peer read
+         * two messages. send(data, true) writes such bytes as they are. */
+        snprintf(c->proto_err, sizeof c->proto_err,
+                 "message has a newline at byte %zu of %zu: text:// sends one line per message, "
+                 "nothing sent (send(data, true) writes raw bytes)", (size_t)(nl - p) + 1, n);
+        return -1;
+    }
     char *dst = mw_buf_reserve(&c->out, n + 1);
     if (!dst) { strcpy(c->proto_err, "out of memory"); return -1; }
     memcpy(dst, p, n);
@@ -69,7 +93,7 @@ static int text_send(mw_conn *c, const char *p, size_t n, int kind)
 
 static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
 {
-    (void)kind;
+    if (kind == MW_KIND_RAW) return raw_send(c, p, n, kind);
     unsigned char hdr[4];
     if (mw_frame_header(hdr, n) != 0) { strcpy(c->proto_err, "message too large for frame://"); return -1; }
     char *dst = mw_buf_reserve(&c->out, n + 4);
@@ -81,7 +105,7 @@ static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
 }
 
 static const mw_proto_vt proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
-static const mw_proto_vt proto_text = {.name = "text", .input = text_input, .send = text_send};
+static const mw_proto_vt proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
 static const mw_proto_vt proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};
 
 extern const mw_proto_vt mw_proto_ws;

@@ -211,6 +211,9 @@ static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int ki
     return -1;
 }
 
+/* Sent unless the script's headers name a User-Agent (false: none at all). */
+#define MW_USER_AGENT "moonwire/" MW_VERSION
+
 /* The opening request from the connection's options as they are now; the
  * header array (*hs, freed by the caller) points into c->headers. -1: out
  * of memory. */
@@ -234,6 +237,7 @@ static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
         .path = c->url.path, .path_len = strlen(c->url.path),
         .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
         .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
+        .user_agent = MW_USER_AGENT, .user_agent_len = sizeof MW_USER_AGENT - 1,
         .headers = *hs, .nheaders = (size_t)c->nheaders,
     };
     return 0;

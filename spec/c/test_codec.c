@@ -29,6 +29,16 @@ static void test_text_limits(void)
     MW_CHECK_EQ_INT(mw_text_decode("abcde", 5, 4, &d), MW_DEC_TOO_LARGE);
 }
 
+/* A last line that the peer ended without its newline (text:// at EOF). */
+static void test_text_trim(void)
+{
+    MW_CHECK_EQ_INT(mw_text_trim("last", 4), 4);
+    MW_CHECK_EQ_INT(mw_text_trim("last\r", 5), 4);
+    MW_CHECK_EQ_INT(mw_text_trim("a\rb", 3), 3);   /* only trailing ones go */
+    MW_CHECK_EQ_INT(mw_text_trim("\r\r", 2), 0);
+    MW_CHECK_EQ_INT(mw_text_trim("", 0), 0);
+}
+
 static void test_text_every_split(void)
 {
     const char *stream = "one\ntwo\r\n\nfour\n";
@@ -98,6 +108,7 @@ int main(void)
 {
     MW_RUN(test_text_basic);
     MW_RUN(test_text_limits);
+    MW_RUN(test_text_trim);
     MW_RUN(test_text_every_split);
     MW_RUN(test_frame);
     return MW_DONE();

@@ -122,11 +122,12 @@ static const ws_request default_req = {
     .path = "/chat", .path_len = 5,
 };
 
-static void t_init(tctx *t, uint64_t max, const ws_request *req)
+/* defer: cfg.defer_max (0: every frame reassembled, as t_init). */
+static void t_init_defer(tctx *t, uint64_t max, uint64_t defer, const ws_request *req)
 {
     memset(t, 0, sizeof *t);
     ws_config cfg = {
-        .max_message = max, .random = t_random, .random_ud = &t->rnd,
+        .max_message = max, .defer_max = defer, .random = t_random, .random_ud = &t->rnd,
         .ev = { .ud = t, .on_open = ev_open, .on_message = ev_message, .on_ping = ev_ping,
                 .on_pong = ev_pong, .on_close = ev_close, .on_fail = ev_fail },
     };
@@ -136,6 +137,8 @@ static void t_init(tctx *t, uint64_t max, const ws_request *req)
     MW_CHECK_EQ_INT(ws_client_start(&t->ws, req ? req : &default_req, &t->out), 0);
     mw_buf_clear(&t->out);
 }
+
+static void t_init(tctx *t, uint64_t max, const ws_request *req) { t_init_defer(t, max, 0, req); }
 
 static void t_free(tctx *t)
 {
@@ -301,6 +304,40 @@ static void test_request_host(void)
     s.nheaders = 1;
     request_for(&s, b, sizeof b);
     MW_CHECK(strstr(b, "Host: h.io") == NULL && strstr(b, "\r\nHost: virtual.example\r\n") != NULL);
+}
+
+/* The default User-Agent: written unless a header names one (any case);
+ * a header with a NULL value sends no field of that name. */
+static void test_request_user_agent(void)
+{
+    char b[1024];
+    ws_request r = { .host = "h", .host_len = 1, .user_agent = "moonwire/1.2", .user_agent_len = 12 };
+    request_for(&r, b, sizeof b);
+    MW_CHECK(strstr(b, "\r\nUser-Agent: moonwire/1.2\r\n") != NULL);
+    ws_header mine = { S("user-agent"), S("mine/2") };
+    r.headers = &mine;
+    r.nheaders = 1;
+    request_for(&r, b, sizeof b);
+    MW_CHECK(strstr(b, "moonwire/1.2") == NULL && strstr(b, "\r\nuser-agent: mine/2\r\n") != NULL);
+    ws_header none[] = { { S("User-Agent"), NULL, 0 }, { S("Origin"), NULL, 0 }, { S("X-Off"), NULL, 0 } };
+    r.headers = none;
+    r.nheaders = 3;
+    r.origin = "http://o";
+    r.origin_len = 8;
+    request_for(&r, b, sizeof b);
+    MW_CHECK(b[0] != 0);
+    MW_CHECK(strstr(b, "User-Agent") == NULL && strstr(b, "Origin") == NULL && strstr(b, "X-Off") == NULL);
+    /* no default asked for, none given */
+    ws_request plain = { .host = "h", .host_len = 1 };
+    request_for(&plain, b, sizeof b);
+    MW_CHECK(b[0] != 0 && strstr(b, "User-Agent") == NULL);
+    /* a Host cannot be left out: RFC 6455 4.1 requires it */
+    ws_header nohost = { S("host"), NULL, 0 };
+    plain.headers = &nohost;
+    plain.nheaders = 1;
+    char why[256] = "";
+    MW_CHECK_EQ_INT(ws_request_check(&plain, why, sizeof why), WS_E_HEADER);
+    MW_CHECK(strcmp(why, "header \"host\" cannot be left out: the handshake needs a Host") == 0);
 }
 
 static void test_request_injection(void)
@@ -632,6 +669,33 @@ static void test_fragmentation(void)
         MW_CHECK_EQ_INT(ws_client_buffered(&t.ws), 0);
         t_free(&t);
     }
+}
+
+/* Text that is not UTF-8 fails with the same words whichever path finds it:
+ * the whole frame in the caller's bytes, a deferred frame (defer_max), or
+ * reassembly (found by fuzz_ws_diff: "byte 3 of 6" against "byte 3", "byte 2
+ * of 2" against "truncated at the end"). */
+static void test_utf8_fail_same_words(void)
+{
+    static const struct { const char *in; size_t n; const char *log; } cases[] = {
+        { S("\x81\x06" "ab\xc0\x80" "cd"), "fail(-208,invalid UTF-8 in text message (byte 3));" },
+        { S("\x81\x02" "a\xe2"), "fail(-208,invalid UTF-8 in text message (truncated at the end));" },
+        { S("\x01\x02" "a\xce" "\x80\x03" "\xba\xed\xa0"),
+          "fail(-208,invalid UTF-8 in text message (byte 5));" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint64_t defer = 0; defer <= 1 << 16; defer += 1 << 16)
+            for (size_t step = 0; step <= 1; step++) {
+                tctx t;
+                t_init_defer(&t, 1 << 16, defer, NULL);
+                open_ok(&t);
+                MW_CHECK_EQ_INT(push_steps(&t, cases[i].in, cases[i].n, step), WS_E_UTF8);
+                if (!log_is(&t, cases[i].log))
+                    fprintf(stderr, "  case %zu defer %llu step %zu: %s\n", i, (unsigned long long)defer, step, t.log);
+                MW_CHECK(log_is(&t, cases[i].log));
+                MW_CHECK(out_is(&t, "8(1007);"));
+                t_free(&t);
+            }
 }
 
 /* The invalid byte is caught the moment it arrives, mid-frame. */
@@ -988,6 +1052,7 @@ int main(void)
 {
     MW_RUN(test_request_bytes);
     MW_RUN(test_request_host);
+    MW_RUN(test_request_user_agent);
     MW_RUN(test_request_injection);
     MW_RUN(test_response_failures);
     MW_RUN(test_status_early);
@@ -998,6 +1063,7 @@ int main(void)
     MW_RUN(test_framing_rules);
     MW_RUN(test_fragmentation);
     MW_RUN(test_utf8_fail_fast);
+    MW_RUN(test_utf8_fail_same_words);
     MW_RUN(test_close_codes);
     MW_RUN(test_close_initiated);
     MW_RUN(test_callbacks);

@@ -443,10 +443,13 @@ static void apply_headers(lua_State *L, l_conn *lc)
     int i = 0;
     lua_pushnil(L);
     while (lua_next(L, -3)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !(lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
-            luaL_error(L, "headers must map string names to string values");
+        int off = lua_isboolean(L, -1) && !lua_toboolean(L, -1);   /* false: send none of it */
+        if (lua_type(L, -2) != LUA_TSTRING ||
+            !(off || lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
+            luaL_error(L, "headers must map string names to string values (or false to send none)");
         h[i].name = (char *)lua_tolstring(L, -2, &h[i].name_len);
-        h[i].value = (char *)lua_tolstring(L, -1, &h[i].value_len);
+        h[i].value = off ? NULL : (char *)lua_tolstring(L, -1, &h[i].value_len);
+        if (off) h[i].value_len = 0;
         i++;
         lua_pop(L, 1);
     }

@@ -267,7 +267,12 @@ int ws_request_check(const ws_request *req, char *msg, size_t cap)
         if (h->value_len && (!h->value || has_ctl(h->value, h->value_len)))
             return bad_field(msg, cap, "header \"%s\" has a CR, LF or NUL in its value",
                              quoted(q, sizeof q, h->name, h->name_len));
+        if (!h->value && ws_http_ieq(h->name, h->name_len, "Host"))
+            return bad_field(msg, cap, "header \"%s\" cannot be left out: the handshake needs a Host",
+                             quoted(q, sizeof q, h->name, h->name_len));
     }
+    if (req->user_agent && has_ctl(req->user_agent, req->user_agent_len))
+        return bad_field(msg, cap, "the User-Agent has a CR, LF or NUL");
     return 0;
 }
 
@@ -326,8 +331,14 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
         r |= add(out, req->protocols, req->protocols_len);
         r |= adds(out, "\r\n");
     }
+    if (req->user_agent && !user_has(req, "User-Agent")) {
+        r |= adds(out, "User-Agent: ");
+        r |= add(out, req->user_agent, req->user_agent_len);
+        r |= adds(out, "\r\n");
+    }
     for (size_t i = 0; i < req->nheaders; i++) {
         const ws_header *h = &req->headers[i];
+        if (!h->value) continue;   /* "send none of it" */
         r |= add(out, h->name, h->name_len);
         r |= adds(out, ": ");
         r |= add(out, h->value, h->value_len);
@@ -538,6 +549,16 @@ static int check_header(ws_client *ws, const ws_frame_hdr *h, mw_buf *out)
     return 0;
 }
 
+/* A text message is not UTF-8: at byte `at` (1-based, in the message), or
+ * 0 when it ends inside a code point. One wording whichever path found it
+ * (whole in the caller's bytes, deferred, reassembled), so the same bytes
+ * fail with the same words however they were split. */
+static int bad_text(ws_client *ws, mw_buf *out, size_t at)
+{
+    if (!at) return fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (truncated at the end)");
+    return fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (byte %zu)", at);
+}
+
 static int deliver(ws_client *ws, int op, const char *p, size_t n)
 {
     if (!ws->cfg.ev.on_message) return 0;
@@ -636,9 +657,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                     uint8_t st = from ? ws->defer_utf8 : WS_UTF8_ACCEPT;
                     size_t ok = from + ws_utf8_feed(&st, p + from, n - from);
                     if (st != WS_UTF8_ACCEPT)
-                        return fail(ws, out, WS_E_UTF8, 1007,
-                                    "invalid UTF-8 in text message (byte %zu of %zu)",
-                                    ok < n ? ok + 1 : n, n);
+                        return bad_text(ws, out, st == WS_UTF8_REJECT ? ok + 1 : 0);
                 }
                 ws->defer_checked = 0;
                 pos += n;
@@ -655,8 +674,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                     size_t ok = ws_utf8_feed(&ws->defer_utf8, p + ws->defer_checked,
                                              avail - ws->defer_checked);
                     if (ws->defer_utf8 == WS_UTF8_REJECT)
-                        return fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (byte %zu)",
-                                    ws->defer_checked + ok + 1);
+                        return bad_text(ws, out, ws->defer_checked + ok + 1);
                     ws->defer_checked = avail;
                 }
                 ws->want = (size_t)hn + (size_t)h.len;
@@ -689,9 +707,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                     /* Judge each byte as it arrives, not at the end. */
                     size_t ok = ws_utf8_feed(&ws->msg_utf8, p, take);
                     if (ws->msg_utf8 == WS_UTF8_REJECT)
-                        return fail(ws, out, WS_E_UTF8, 1007,
-                                    "invalid UTF-8 in text message (byte %zu)",
-                                    (size_t)(ws->msg.len + ok + 1));
+                        return bad_text(ws, out, ws->msg.len + ok + 1);
                 }
                 if (mw_buf_append(&ws->msg, p, take) != 0)
                     return fail(ws, out, WS_E_NOMEM, 1011, "out of memory assembling a message");
@@ -707,8 +723,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             if (ws->close_rcvd) return (long)len;  /* nothing after a close is read */
         } else if (ws->hdr.fin) {
             if (ws->msg_op == WS_OP_TEXT && ws->msg_utf8 != WS_UTF8_ACCEPT)
-                return fail(ws, out, WS_E_UTF8, 1007,
-                            "invalid UTF-8 in text message (truncated at the end)");
+                return bad_text(ws, out, 0);
             int op = ws->msg_op;
             ws->msg_op = 0;
             ws->msg_len = 0;

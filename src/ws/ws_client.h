@@ -111,6 +111,8 @@ typedef struct ws_config {
 } ws_config;
 
 /* ---- the opening request ------------------------------------------------ */
+/* value NULL: send no field of that name (it turns off a default the
+ * engine would write, such as the User-Agent). */
 typedef struct ws_header {
     const char *name;  size_t name_len;
     const char *value; size_t value_len;
@@ -123,6 +125,7 @@ typedef struct ws_request {
     const char *path; size_t path_len;   /* "/path?query"; empty means "/" */
     const char *origin; size_t origin_len;       /* NULL: no Origin */
     const char *protocols; size_t protocols_len; /* comma-separated; NULL: none */
+    const char *user_agent; size_t user_agent_len; /* unless a header names it; NULL: none */
     const ws_header *headers; size_t nheaders;   /* user headers, sent last */
 } ws_request;
 
