@@ -43,6 +43,7 @@ void mw_timer_start(mw_timer *t, double after, double repeat)
 
 void mw_timer_stop(mw_timer *t)
 {
+    if (!t->loop) return;   /* zeroed, never initialised: nothing to stop */
     /* Also for an inactive watcher: ev_timer_stop clears a pending expiry,
      * so a stopped timer's callback never runs. */
     ev_timer_stop(t->loop->ev, &t->w);
