@@ -436,7 +436,12 @@ static void ping_cb(mw_timer *t, void *ud)
     ws_state *st = c->proto_state;
     if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
     if (ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
-    if (c->ping_timeout > 0 && !mw_timer_active(&st->pong_wait)) {
+    /* The wait runs from the first ping after the last byte read: a ping
+     * that follows new data starts it again (dropping an expiry due now,
+     * which would find that data), so a peer that goes quiet is failed
+     * within interval + timeout. A wait due now with nothing read since
+     * its ping is left to fail. */
+    if (c->ping_timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
         st->read_at_ping = c->bytes_read;
         mw_timer_start(&st->pong_wait, c->ping_timeout, 0);
     }

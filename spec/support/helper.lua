@@ -290,8 +290,14 @@ end
 -- code, signal, lines (stdout), stdout, stderr, timed_out, elapsed, proc.
 function H.run(script, args, opts)
   opts = opts or {}
-  local p = H.start(script, args, opts)
-  local code, signal = p:wait(opts.timeout or 20)
+  return H.result(H.start(script, args, opts), opts.timeout)
+end
+
+-- Waits for a process H.start started to end (deadline timeout, default 20 s; killed
+-- after it) and returns its result as H.run does: start several, then take each result,
+-- and they run side by side.
+function H.result(p, timeout)
+  local code, signal = p:wait(timeout or 20)
   local timed_out = code == nil
   if timed_out then
     p:kill("sigkill")
