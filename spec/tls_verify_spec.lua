@@ -23,7 +23,7 @@ if not ws then c.transport = "ssl" end
 local n = 1
 local function up(conn)
   print("UP " .. n .. " resumed=" .. tostring(conn:tlsInfo().resumed))
-  conn:send("hello " .. n .. (ws and "" or "\n"))
+  conn:send("hello " .. n)   -- text:// send adds the newline
 end
 if ws then c.onWebSocketConnect = up else c.onConnect = up end
 c.onMessage = function(conn)
