@@ -15,6 +15,7 @@ typedef struct ws_state {
     int feeding;       /* inside ws_client_feed: a teardown must not free us */
     int dead;          /* torn down while feeding: free after feed returns */
     mw_buf pre;        /* messages sent before the transport was up: kind, length, bytes */
+    size_t pre_wire;   /* the bytes they will take on the wire, framed */
     mw_timer ping;     /* websocketPingInterval */
     mw_timer pong_wait;/* websocketPingTimeout */
     uint64_t read_at_ping, written_at_ping;
@@ -306,6 +307,7 @@ static int ws_start(mw_conn *c)
         off += 9 + (size_t)len;
     }
     mw_buf_free(&st->pre);
+    st->pre_wire = 0;
     mw_conn_deadline(c, c->handshake_timeout);
     return 0;
 }
@@ -369,6 +371,8 @@ static int ws_send(mw_conn *c, const char *p, size_t n, int kind)
     memcpy(rec + 1, &len, sizeof len);
     memcpy(rec + 9, p, n);
     mw_buf_commit(&st->pre, n + 9);
+    /* counted as the frame it becomes: 2 bytes, the length's extension, the mask key */
+    st->pre_wire += kind == MW_KIND_RAW ? n : n + 6 + (n < 126 ? 0 : n < 65536 ? 2 : 8);
     return 0;
 }
 
@@ -480,7 +484,7 @@ static void pong_wait_cb(mw_timer *t, void *ud)
 static size_t ws_queued(const mw_conn *c)
 {
     const ws_state *st = c->proto_state;
-    return st ? st->pre.len + ws_client_queued(&st->ws) : 0;
+    return st ? st->pre_wire + ws_client_queued(&st->ws) : 0;
 }
 
 const mw_proto_vt mw_proto_ws = {
