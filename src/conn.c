@@ -437,6 +437,12 @@ static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
 int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
+    if (c->status == MW_ST_CLOSED) {
+        /* Nothing of an ended session goes to the next peer: send() refuses
+         * while CLOSED, so whatever a layer left behind is stale. */
+        mw_buf_clear(&c->out);
+        if (c->proto->reset) c->proto->reset(c);
+    }
     mw_timer_stop(&c->reconnect_timer);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
     /* the transport is chosen per connect: `transport` may change between */
@@ -642,7 +648,7 @@ static void flush(mw_conn *c)
         if (n > 0) {
             mw_buf_consume(&c->out, (size_t)n);
             c->bytes_written += (uint64_t)n;
-            if (c->want_drained && c->out.len < c->max_send_buffer) {
+            if (c->want_drained && mw_conn_queued(c) < c->max_send_buffer) {
                 /* below the limit again: the protocol appends what it held back */
                 c->want_drained = 0;
                 c->proto->drained(c);
@@ -664,7 +670,8 @@ static void flush(mw_conn *c)
     }
     if (ev_is_active(&c->wio)) ev_io_stop(c->loop->ev, &c->wio);
     if (c->out.cap > SHRINK_KEEP) trim_later(c); /* kept while bursts go on */
-    if (c->buffer_full) {
+    /* drained means every queue: before the 101 the protocol may hold more */
+    if (c->buffer_full && !mw_conn_queued(c)) {
         c->buffer_full = 0;
         if (c->ev->on_buffer_drain) {
             c->ev->on_buffer_drain(c);
@@ -691,7 +698,8 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
 {
     if (c->status == MW_ST_CLOSING || c->status == MW_ST_CLOSED) return 0;
     if (c->flush_then_close) return 0;
-    if (c->out.len >= c->max_send_buffer) {
+    /* before the handshake too: what waits for it is queued like the rest */
+    if (mw_conn_queued(c) >= c->max_send_buffer) {
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: send buffer full (%zu bytes), message dropped",
                       c->url_str, c->max_send_buffer);
         return 0;
@@ -701,7 +709,7 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
         return -1;
     }
-    if (c->out.len >= c->max_send_buffer && !c->buffer_full) {
+    if (mw_conn_queued(c) >= c->max_send_buffer && !c->buffer_full) {
         c->buffer_full = 1;
         c->pending |= PEND_BUFFER_FULL;
     }
@@ -763,11 +771,17 @@ static void conn_task(mw_task *t)
     mw_conn *c = container_of(t, mw_conn, task);
     unsigned gen = c->gen;
     /* Errors first, then onClose, each at most once per lifetime. The
-     * callbacks may do anything, so state is re-read after each. */
-    while (c->errs) {
-        mw_err_ev *e = c->errs;
-        c->errs = e->next;
-        if (!c->errs) c->errs_tail = &c->errs;
+     * callbacks may do anything, so state is re-read after each. Only the
+     * errors queued before this pass are delivered now: one that an onError
+     * causes (a send refused again) waits for the next pass (the task is
+     * queued again), so the loop polls, runs timers and sees signals in
+     * between however long the chain goes on. */
+    mw_err_ev *batch = c->errs;
+    c->errs = NULL;
+    c->errs_tail = &c->errs;
+    while (batch) {
+        mw_err_ev *e = batch;
+        batch = e->next;
         c->nerr--;
         if (c->ev->on_error) {
             c->ev->on_error(c, e->code, e->msg);
@@ -775,6 +789,7 @@ static void conn_task(mw_task *t)
         free(e);
     }
     if (c->pending & PEND_CLOSE) {
+        if (c->errs) return;  /* onClose comes after them, next pass */
         c->pending &= ~PEND_CLOSE;
         mw_buf_shrink(&c->in, 0);
         mw_buf_shrink(&c->out, 0);

@@ -90,6 +90,9 @@ typedef struct mw_proto_vt {
      * or a failure was reported already). Without it: an error when queued
      * bytes could not be written. */
     int (*close_expired)(mw_conn *c, char *msg, size_t cap);
+    /* Optional: bytes the protocol holds outside c->out until its handshake
+     * completes (messages sent before it, the handshake's own queue). */
+    size_t (*queued)(const mw_conn *c);
 } mw_proto_vt;
 
 /* Lengths, not strlen: a NUL inside a name or value must reach the ws
@@ -173,6 +176,14 @@ struct mw_conn {
 
     uint64_t bytes_read, bytes_written;
 };
+
+/* Bytes waiting to be sent, in every queue a message can sit in: c->out and,
+ * until the protocol is ready, the protocol's own queues. maxSendBufferSize,
+ * bufferFull() and getSendBufferQueueSize() all judge by this one count. */
+static inline size_t mw_conn_queued(const mw_conn *c)
+{
+    return c->out.len + (!c->proto_ready && c->proto->queued ? c->proto->queued(c) : 0);
+}
 
 /* Create a connection for url (not yet connected). Returns NULL with a
  * message in err (malformed URL, unknown scheme, out of memory). */

@@ -15,9 +15,11 @@ typedef struct ws_state {
     int feeding;       /* inside ws_client_feed: a teardown must not free us */
     int dead;          /* torn down while feeding: free after feed returns */
     mw_buf pre;        /* messages sent before the transport was up: kind, length, bytes */
+    size_t pre_wire;   /* the bytes they will take on the wire, framed */
     mw_timer ping;     /* websocketPingInterval */
     mw_timer pong_wait;/* websocketPingTimeout */
-    uint64_t read_at_ping;
+    uint64_t read_at_ping, written_at_ping;
+    int ping_skipped;  /* the ping pong_wait waits after was not sent (queue full) */
     /* The latest ping whose pong was held back past maxSendBufferSize (RFC
      * 6455 5.5.3: only the most recent ping needs its pong): answered once
      * the queue drains below the limit, or just before our close frame. */
@@ -89,9 +91,14 @@ static int on_ping(void *ud, const char *p, size_t n)
     if (c->ev->on_ws_ping) {
         pong = c->ev->on_ws_ping(c, p, n);
     }
-    if (pong && c->gen == gen) {
+    if (c->gen != gen) {
+        /* The callback tore the session down (reConnect, destroy): the pong
+         * would land in the buffer the next connection starts from. */
+        return WS_CB_STOP | WS_CB_NO_PONG;
+    }
+    if (pong) {
         ws_state *st = c->proto_state;
-        if (c->out.len >= c->max_send_buffer) {
+        if (mw_conn_queued(c) >= c->max_send_buffer) {
             /* A peer that pings faster than it reads must not grow the send
              * queue without bound: past maxSendBufferSize the pong waits,
              * replacing any older one still owed, until the queue drains. */
@@ -304,6 +311,7 @@ static int ws_start(mw_conn *c)
         off += 9 + (size_t)len;
     }
     mw_buf_free(&st->pre);
+    st->pre_wire = 0;
     mw_conn_deadline(c, c->handshake_timeout);
     return 0;
 }
@@ -316,7 +324,15 @@ static void ws_input(mw_conn *c)
     st->feeding = 1;
     long n = ws_client_feed(&st->ws, mw_buf_head(&c->in), c->in.len, &c->out);
     st->feeding = 0;
-    if (st->dead) { ws_state_free(st); return; }
+    if (st->dead) {
+        /* Torn down by a callback: whatever the engine appended since is for
+         * a session that is gone. A new session (a connect() in the callback)
+         * writes c->out only from ws_start, which runs from the loop once its
+         * TCP connect completes, never inside this feed. */
+        mw_buf_clear(&c->out);
+        ws_state_free(st);
+        return;
+    }
     if (c->gen != gen) return;
     if (n < 0) {
         mw_buf_clear(&c->in);
@@ -359,6 +375,8 @@ static int ws_send(mw_conn *c, const char *p, size_t n, int kind)
     memcpy(rec + 1, &len, sizeof len);
     memcpy(rec + 9, p, n);
     mw_buf_commit(&st->pre, n + 9);
+    /* counted as the frame it becomes: 2 bytes, the length's extension, the mask key */
+    st->pre_wire += kind == MW_KIND_RAW ? n : n + 6 + (n < 126 ? 0 : n < 65536 ? 2 : 8);
     return 0;
 }
 
@@ -429,13 +447,20 @@ static void ws_reset(mw_conn *c)
 
 /* ---- keepalive ---- */
 
+/* A ping counts against maxSendBufferSize like any message: at or past the
+ * limit it is skipped (the next interval tries again), so a peer that does
+ * not read cannot grow the queue by pings. The wait for an answer starts
+ * either way: after a ping sent, nothing read within websocketPingTimeout
+ * means dead; after a ping skipped (nothing to answer yet), nothing read and
+ * none of the queue written does. */
 static void ping_cb(mw_timer *t, void *ud)
 {
     (void)t;
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
-    if (ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
+    int skipped = mw_conn_queued(c) >= c->max_send_buffer;
+    if (!skipped && ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
     /* The wait runs from the first ping after the last byte read: a ping
      * that follows new data starts it again (dropping an expiry due now,
      * which would find that data), so a peer that goes quiet is failed
@@ -443,6 +468,8 @@ static void ping_cb(mw_timer *t, void *ud)
      * its ping is left to fail. */
     if (c->ping_timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
         st->read_at_ping = c->bytes_read;
+        st->written_at_ping = c->bytes_written;
+        st->ping_skipped = skipped;
         mw_timer_start(&st->pong_wait, c->ping_timeout, 0);
     }
 }
@@ -452,10 +479,21 @@ static void pong_wait_cb(mw_timer *t, void *ud)
     (void)t;
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
-    if (!st) return;
-    if (c->bytes_read == st->read_at_ping)
+    if (!st || c->bytes_read != st->read_at_ping) return;
+    if (!st->ping_skipped)
         mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: no pong or data within %gs after a ping", c->url_str,
                      c->ping_timeout);
+    else if (c->bytes_written == st->written_at_ping)
+        mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: the server neither sent nor read anything within %gs "
+                     "(send buffer full, ping not sent)", c->url_str, c->ping_timeout);
+}
+
+/* What waits for the 101: messages sent before the transport was up, then
+ * the frames the engine holds. */
+static size_t ws_queued(const mw_conn *c)
+{
+    const ws_state *st = c->proto_state;
+    return st ? st->pre_wire + ws_client_queued(&st->ws) : 0;
 }
 
 const mw_proto_vt mw_proto_ws = {
@@ -469,4 +507,5 @@ const mw_proto_vt mw_proto_ws = {
     .reset = ws_reset,
     .drained = ws_drained,
     .close_expired = ws_close_expired,
+    .queued = ws_queued,
 };

@@ -618,11 +618,11 @@ static int m_is_v6(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(
 static int m_buffer_full(lua_State *L)
 {
     mw_conn *c = check_conn(L, 1)->c;
-    lua_pushboolean(L, c->out.len >= c->max_send_buffer);
+    lua_pushboolean(L, mw_conn_queued(c) >= c->max_send_buffer);
     return 1;
 }
 
-static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->out.len); return 1; }
+static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_queued(check_conn(L, 1)->c)); return 1; }
 static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->in.len); return 1; }
 static int m_tls_info(lua_State *L) { return l_tls_push_info(L, check_conn(L, 1)->c); }
 static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(check_conn(L, 1)->c->status)); return 1; }

@@ -79,6 +79,7 @@ int ws_client_fail_code(const ws_client *ws) { return ws->fail_code; }
 int ws_client_error(const ws_client *ws) { return ws->err; }
 const char *ws_client_fail_message(const ws_client *ws) { return ws->errmsg; }
 size_t ws_client_buffered(const ws_client *ws) { return ws->msg.len; }
+size_t ws_client_queued(const ws_client *ws) { return ws->pending.len; }
 
 size_t ws_client_want(const ws_client *ws) { return ws->want; }
 

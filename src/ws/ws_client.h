@@ -235,6 +235,9 @@ const char *ws_client_fail_message(const ws_client *ws);
  * next reads complete the frame in place. */
 size_t ws_client_want(const ws_client *ws);
 
+/* Bytes of frames sent before the handshake completed, held until the 101. */
+size_t ws_client_queued(const ws_client *ws);
+
 /* Bytes of a partly received message held in the reassembly buffer. */
 size_t ws_client_buffered(const ws_client *ws);
 #endif
