@@ -53,7 +53,9 @@ static int docall(lua_State *L, int nargs)
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, mw_traceback);
     lua_insert(L, base);
+    mw_rt_host_chunk(L, 1);   /* SIGINT/SIGTERM interrupt it, once it loaded moonwire */
     int st = lua_pcall(L, nargs, 0, base);
+    mw_rt_host_chunk(L, 0);
     lua_remove(L, base);
     if (st != LUA_OK) { print_error(L); return -1; }
     return 0;
