@@ -15,6 +15,7 @@ struct mw_timer {
     mw_timer_fn fn;
     void *ud;
     int keepalive;
+    int unrefd;     /* this timer holds one ev_unref, to give back */
 };
 
 void mw_timer_init(mw_timer *t, mw_loop *l, mw_timer_fn fn, void *ud, int keepalive);
