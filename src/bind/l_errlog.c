@@ -26,8 +26,9 @@ typedef struct {
 
 struct l_errlog {
     errslot slot[SLOTS];
-    mw_timer tick;          /* pending summaries; never keeps the loop alive */
-    double window_start;    /* of the summaries pending */
+    mw_timer tick;          /* ends the window; never keeps the loop alive */
+    int open;               /* a window is under way: counts are pending */
+    double window_start;
 };
 
 static const char tb_mark[] = "\nstack traceback:";
@@ -83,13 +84,19 @@ static void flush_all(struct l_errlog *e)
 {
     double secs = mw_monotonic() - e->window_start;
     for (int i = 0; i < SLOTS; i++) summary(&e->slot[i], secs);
+    e->open = 0;
     mw_timer_stop(&e->tick);
 }
 
 static void tick_cb(mw_timer *t, void *ud)
 {
-    (void)t;
-    flush_all(ud);
+    struct l_errlog *e = ud;
+    /* A tick that expired in the loop iteration where a callback had
+     * already ended its window and opened the next runs late: it must not
+     * end the new window early. */
+    double left = e->window_start + WINDOW - mw_monotonic();
+    if (e->open && left > 0.01) { mw_timer_start(t, left, 0); return; }
+    flush_all(e);
 }
 
 static struct l_errlog *errlog(mw_rt *rt)
@@ -128,7 +135,8 @@ void l_errlog_report(mw_rt *rt, const char *what)
     if (s && now - s->last_seen < WINDOW) {
         s->last_seen = now;
         s->count++;
-        if (!mw_timer_active(&e->tick)) {
+        if (!e->open) {
+            e->open = 1;
             e->window_start = now;
             mw_timer_start(&e->tick, WINDOW, 0);
         } else if (now - e->window_start >= WINDOW) {
