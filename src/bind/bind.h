@@ -69,6 +69,7 @@ typedef struct mw_rt {
      * the signal handler reads these and sets the hook, nothing else. */
     volatile sig_atomic_t in_main;  /* the host runs a chunk of its own (the main script, -e) */
     volatile sig_atomic_t armed;    /* the interrupt hook is set */
+    volatile double irq_at;         /* when the signal came (mw_monotonic) */
     lua_Hook saved_hook;            /* the script's own hook (debug.sethook), put back */
     int saved_mask, saved_count;
 } mw_rt;

@@ -35,6 +35,10 @@ void mw_rt_report(mw_rt *rt, const char *what) { l_errlog_report(rt, what); }
 
 /* ---- interruption: SIGINT/SIGTERM stop a runaway callback or chunk ---- */
 
+/* A callback that returns within this time after the signal is not
+ * interrupted: the signal just stops the loop gracefully once it returns. */
+#define INTERRUPT_GRACE 0.5
+
 /* Put the script's own hook back (or none); before clearing `armed`, which
  * the signal handler sets only after saving that hook. */
 static void disarm(mw_rt *rt)
@@ -49,19 +53,22 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
     lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
     mw_rt *rt = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (rt && rt->armed) disarm(rt);
-    else lua_sethook(L, NULL, 0, 0);
+    if (!rt || !rt->armed) { lua_sethook(L, NULL, 0, 0); return; }
+    if (mw_monotonic() - rt->irq_at < INTERRUPT_GRACE) return;
+    disarm(rt);
     luaL_where(L, 0); /* the line the runaway code was at, when it is Lua */
     lua_pushliteral(L, "interrupted");
     lua_concat(L, 2);
     lua_error(L);
 }
 
-/* In the real signal handler: async-signal-safe. Lua runs a callback, or
- * the host's own chunk, or (as a module under lua(1)) the host's code
- * around a finished loop: the hook raises "interrupted" in it, as lua(1)
- * does; the loop's watcher then runs the graceful stop. The loop itself
- * between callbacks is never interrupted: its watcher comes soon. */
+/* In the real signal handler: async-signal-safe (clock_gettime and
+ * lua_sethook are). Lua runs a callback, or the host's own chunk, or (as a
+ * module under lua(1)) the host's code around a finished loop: a hook every
+ * 1000 instructions raises "interrupted" in it once the grace time has
+ * passed, as lua(1) does at once; the loop's watcher then runs the graceful
+ * stop. The loop itself between callbacks is never interrupted: its watcher
+ * comes soon. */
 static void on_interrupt(void *ud)
 {
     mw_rt *rt = ud;
@@ -71,8 +78,9 @@ static void on_interrupt(void *ud)
     rt->saved_hook = lua_gethook(L);
     rt->saved_mask = lua_gethookmask(L);
     rt->saved_count = lua_gethookcount(L);
+    rt->irq_at = mw_monotonic();
     rt->armed = 1;
-    lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
 }
 
 void mw_rt_host_chunk(lua_State *L, int on)
