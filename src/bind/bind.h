@@ -133,6 +133,9 @@ void l_errlog_report(mw_rt *rt, const char *what);
 int l_errlog_repeat(mw_rt *rt, const char *what, const char *msg, size_t len);
 /* Print the pending counts now (at the end of the loop). */
 void l_errlog_flush(mw_rt *rt);
+/* Flush, then forget every error: after a reload, the new code's errors are
+ * new even when their text is the old one's. */
+void l_errlog_reset(mw_rt *rt);
 /* Flush, then free; before the loop is closed. */
 void l_errlog_free(mw_rt *rt);
 

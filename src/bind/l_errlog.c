@@ -173,6 +173,14 @@ void l_errlog_flush(mw_rt *rt)
     if (rt->errlog) flush_all(rt->errlog);
 }
 
+void l_errlog_reset(mw_rt *rt)
+{
+    struct l_errlog *e = rt->errlog;
+    if (!e) return;
+    flush_all(e);
+    for (int i = 0; i < SLOTS; i++) { free(e->slot[i].key); e->slot[i].key = NULL; }
+}
+
 void l_errlog_free(mw_rt *rt)
 {
     struct l_errlog *e = rt->errlog;
