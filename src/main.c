@@ -22,7 +22,8 @@ static const char usage[] =
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
-    "SIGINT/SIGTERM close every connection and exit 0; SIGHUP reloads the script.\n";
+    "SIGINT/SIGTERM close every connection and exit 0 (a callback still running\n"
+    "0.5 s later is interrupted; a second signal exits at once); SIGHUP reloads.\n";
 
 static const char *progname = "moonwire";
 

@@ -97,7 +97,8 @@ void mw_rt_host_chunk(lua_State *L, int on);
 /* Graceful stop: onWorkerStop hook, timers deleted, reconnects cancelled,
  * connections closed (ws with 1001), then the loop ends once they are. */
 void mw_rt_stop(mw_rt *rt);
-/* Run the loop until nothing is active or stop. */
+/* Run the loop until nothing is active or stop; a loop that ended by itself
+ * still runs the stop (onWorkerStop runs on every way out, once). */
 void mw_rt_run(mw_rt *rt);
 
 /* l_conn.c */
