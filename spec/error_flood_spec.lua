@@ -59,7 +59,7 @@ describe("error floods (issue 11 point 12)", function()
     for _, s in ipairs(list) do
       assert.equal("onMessage", s.what)
       assert.is_not_nil(s.msg:find("/script%.lua:7: bad decode$"), s.msg)
-      assert.is_true(s.secs <= 1.5, res.stderr)
+      assert.is_true(s.secs <= 1 + 0.5 * H.slow, res.stderr)
     end
     -- the traceback, the error line and the summaries: a handful of lines, not 400,000
     assert.is_true(#lines_of(res.stderr) < 10 + #list, res.stderr)
@@ -120,7 +120,9 @@ describe("error floods (issue 11 point 12)", function()
     -- 2.6 s of errors: a line at about 1 s, about 2 s, and the rest when it went quiet
     assert.is_true(#list >= 2 and #list <= 4, res.stderr)
     assert.equal(n - 1, sum(list), res.stderr)
-    for i = 1, #list - 1 do assert.equal(1, list[i].secs, res.stderr) end
+    for i = 1, #list - 1 do   -- whole windows: a second each (a busy machine may tick late)
+      assert.is_true(list[i].secs >= 1 and list[i].secs <= 1 + 0.5 * H.slow, res.stderr)
+    end
   end)
 
   it("the same message from two kinds of callback is two errors", function()

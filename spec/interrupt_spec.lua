@@ -30,6 +30,7 @@ local function assert_interrupted(p, what, src)
     what and ("error in " .. what .. ": ") or "", H.tmpdir(), line_of(src, "-- runaway"))
   assert.is_true(has(err, want), "missing " .. want .. "\n" .. p:describe())
   assert.equal(1, H.count_text(err, "interrupted"), p:describe())
+  H.assert_clean({ stderr = err, stdout = "", code = 0 })
 end
 
 local RUNAWAY_MSG = [==[
