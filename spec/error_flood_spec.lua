@@ -32,23 +32,32 @@ local function sum(list, msg)
   return n
 end
 
-describe("error floods (issue 11 point 12)", function()
-  after_each(H.cleanup)
-
-  it("100,000 messages that all fail in onMessage: one traceback, a few summary lines that count the rest", function()
-    local N = 100000
-    local srv = H.server("burst", { "--count", N })
-    local res = H.run([==[
+-- Runs a script whose onMessage counts, closes after the n-th of the server's n lines,
+-- and then runs `fail` (Lua source; n is the count so far): the script's lines 1-6 are
+-- fixed, `fail` starts on line 7.
+local function flood(n, fail)
+  local srv = H.server("burst", { "--count", n })
+  return H.run([==[
       local mw = require "moonwire"
       local n = 0
       local c = mw.AsyncTcpConnection.new(arg[1])
       c.onMessage = function(conn, data)
         n = n + 1
         if n == tonumber(arg[2]) then print("ALL", n); conn:close() end
-        error("bad decode")
+]==] .. fail .. [==[
       end
       c:connect()
-    ]==], { "text://127.0.0.1:" .. srv.port, N }, { timeout = 60 })
+    ]==], { "text://127.0.0.1:" .. srv.port, n }, { timeout = 60 })
+end
+
+describe("error floods (issue 11 point 12)", function()
+  after_each(H.cleanup)
+
+  it("100,000 messages that all fail in onMessage: one traceback, a few summary lines that count the rest", function()
+    local N = 100000
+    local res = flood(N, [[
+        error("bad decode")
+    ]])
     H.assert_exit(res, 0)
     assert.same({ "ALL\t" .. N }, res.lines)
     assert.equal(1, H.count_text(res.stderr, "stack traceback:"), res.stderr:sub(1, 3000))
@@ -73,19 +82,10 @@ describe("error floods (issue 11 point 12)", function()
 
   it("two different errors alternating are both printed in full, and each is counted on its own", function()
     local N = 20000
-    local srv = H.server("burst", { "--count", N })
-    local res = H.run([==[
-      local mw = require "moonwire"
-      local n = 0
-      local c = mw.AsyncTcpConnection.new(arg[1])
-      c.onMessage = function(conn, data)
-        n = n + 1
-        if n == tonumber(arg[2]) then conn:close() end
+    local res = flood(N, [[
         if n % 2 == 0 then error("even failure") end
         error("odd failure")
-      end
-      c:connect()
-    ]==], { "text://127.0.0.1:" .. srv.port, N }, { timeout = 60 })
+    ]])
     H.assert_exit(res, 0)
     assert.equal(2, H.count_text(res.stderr, "stack traceback:"), res.stderr:sub(1, 3000))
     assert.equal(1, H.count_text(res.stderr, "moonwire: error in onMessage: " .. H.tmpdir() .. "/script.lua:8: odd failure\nstack traceback:"))

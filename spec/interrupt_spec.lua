@@ -12,15 +12,7 @@ local function has(text, needle)
   return text:find(needle, 1, true) ~= nil
 end
 
--- Line number of the first line of `src` containing `needle`.
-local function line_of(src, needle)
-  local n = 0
-  for line in (src .. "\n"):gmatch("(.-)\n") do
-    n = n + 1
-    if line:find(needle, 1, true) then return n end
-  end
-  error("no line with " .. needle)
-end
+local line_of = H.line_of
 
 -- The interruption of the runaway loop (the line marked `-- runaway` in src) is
 -- reported once, like any error of `what` (nil: the top level), with a traceback.
