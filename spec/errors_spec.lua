@@ -3,15 +3,7 @@
 -- compiler's message.
 local H = require "spec.support.helper"
 
--- Line number of the first line of `src` containing `needle`.
-local function line_of(src, needle)
-  local n = 0
-  for line in (src .. "\n"):gmatch("(.-)\n") do
-    n = n + 1
-    if line:find(needle, 1, true) then return n end
-  end
-  error("no line with " .. needle)
-end
+local line_of = H.line_of
 
 local count = H.count_text
 

@@ -2,12 +2,19 @@
  * Knows nothing of Lua, protocols or frame bits. */
 #include "loop.h"
 #include "dns.h"
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* SIGINT/SIGTERM taken by the real handler and not yet run by the loop's
+ * watcher: a second one then finds the process stuck (a callback that
+ * catches the interruption, or blocks in C) and takes the default action. */
+static volatile sig_atomic_t stop_signal_unhandled;
+static mw_loop *volatile stop_signal_loop;
 
 static void run_tasks(mw_loop *l)
 {
@@ -58,6 +65,7 @@ void mw_loop_close(mw_loop *l)
     ev_ref(l->ev);
     ev_prepare_stop(l->ev, &l->prepare);
     if (ev_is_active(&l->idle)) ev_idle_stop(l->ev, &l->idle);
+    if (stop_signal_loop == l) stop_signal_loop = NULL;
     for (int i = 0; i < 3; i++)
         if (ev_is_active(&l->sig[i])) { ev_ref(l->ev); ev_signal_stop(l->ev, &l->sig[i]); }
     ev_loop_destroy(l->ev);
@@ -99,19 +107,51 @@ static void signal_cb(struct ev_loop *ev, ev_signal *w, int revents)
 {
     (void)revents;
     mw_loop *l = ev_userdata(ev);
+    if (w->signum != SIGHUP) stop_signal_unhandled = 0;
     if (l->on_signal) l->on_signal(l, w->signum, l->signal_ud);
 }
 
-void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *), void *ud)
+/* The real handler of SIGINT and SIGTERM, in place of libev's: the loop's
+ * watcher only runs once the running callback returns to the loop, and a
+ * runaway one never does. Async-signal-safe: a flag, the owner's interrupt
+ * (which only arms a Lua hook), then libev's own path (ev_feed_signal is
+ * safe from a handler). */
+static void stop_signal_handler(int signum)
+{
+    int saved = errno;
+    if (stop_signal_unhandled) {
+        signal(signum, SIG_DFL);
+        raise(signum);      /* blocked while this handler runs: delivered on return */
+        errno = saved;
+        return;
+    }
+    stop_signal_unhandled = 1;
+    mw_loop *l = stop_signal_loop;
+    if (l && l->on_interrupt) l->on_interrupt(l->signal_ud);
+    ev_feed_signal(signum);
+    errno = saved;
+}
+
+void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *),
+                           void (*interrupt)(void *), void *ud)
 {
     static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
     l->on_signal = fn;
+    l->on_interrupt = interrupt;
     l->signal_ud = ud;
+    stop_signal_loop = l;
     for (int i = 0; i < 3; i++) {
         if (ev_is_active(&l->sig[i])) continue;
         ev_signal_init(&l->sig[i], signal_cb, sigs[i]);
         ev_signal_start(l->ev, &l->sig[i]);
         ev_unref(l->ev);
+        if (sigs[i] == SIGHUP) continue; /* a reload interrupts nothing */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = stop_signal_handler;
+        sigfillset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigaction(sigs[i], &sa, NULL);
     }
 }
 

@@ -28,6 +28,7 @@ struct mw_loop {
     struct mw_dns *dns;    /* created on first use */
     ev_signal sig[3];      /* SIGINT, SIGTERM, SIGHUP */
     void (*on_signal)(mw_loop *, int signum, void *ud);
+    void (*on_interrupt)(void *ud); /* from the signal handler itself */
     void *signal_ud;
     /* Every connection reads into this block while it has no partial
      * message of its own, so an idle connection holds no read buffer. */
@@ -46,8 +47,14 @@ void mw_loop_unschedule(mw_loop *l, mw_task *t);
 /* Run until nothing is active or mw_loop_stop; returns 0. */
 int mw_loop_run(mw_loop *l);
 void mw_loop_stop(mw_loop *l);
-/* Watch SIGINT, SIGTERM and SIGHUP; the watchers do not keep the loop alive. */
-void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *), void *ud);
+/* Watch SIGINT, SIGTERM and SIGHUP; the watchers do not keep the loop alive.
+ * fn(l, signum, ud) runs from the loop. interrupt(ud) runs inside the real
+ * handler of SIGINT and SIGTERM, at once, whatever is running: it must be
+ * async-signal-safe. A second SIGINT/SIGTERM that arrives before the loop
+ * has run fn for the first takes the signal's default action (the process
+ * is stuck: kill it). One loop per process owns these signals. */
+void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *),
+                           void (*interrupt)(void *), void *ud);
 /* The resolver, created on first use; NULL (with err filled) on failure. */
 struct mw_dns *mw_loop_dns(mw_loop *l, char *err, size_t errcap);
 /* Monotonic clock in seconds. */

@@ -22,7 +22,8 @@ static const char usage[] =
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
-    "SIGINT/SIGTERM close every connection and exit 0; SIGHUP reloads the script.\n";
+    "SIGINT/SIGTERM close every connection and exit 0 (a callback still running\n"
+    "0.5 s later is interrupted; a second signal exits at once); SIGHUP reloads.\n";
 
 static const char *progname = "moonwire";
 
@@ -53,7 +54,9 @@ static int docall(lua_State *L, int nargs)
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, mw_traceback);
     lua_insert(L, base);
+    mw_rt_host_chunk(L, 1);   /* SIGINT/SIGTERM interrupt it, once it loaded moonwire */
     int st = lua_pcall(L, nargs, 0, base);
+    mw_rt_host_chunk(L, 0);
     lua_remove(L, base);
     if (st != LUA_OK) { print_error(L); return -1; }
     return 0;

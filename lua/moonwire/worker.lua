@@ -1,6 +1,6 @@
 -- moonwire.worker: Workerman's Worker for a client host: onWorkerStart runs
--- when the loop starts, onWorkerStop on stopAll or SIGINT/SIGTERM,
--- onWorkerReload after a hot reload.
+-- when the loop starts, onWorkerStop once when it ends (by itself, stopAll,
+-- SIGINT/SIGTERM; the C side guarantees once), onWorkerReload after a hot reload.
 return function(core)
   local Worker = {}
   local workers = {}

@@ -358,6 +358,17 @@ function H.count_text(text, needle)
   end
 end
 
+-- Line number of the first line of a script's source containing a plain string (a marker
+-- such as `-- runaway`), for the file:line of an error message.
+function H.line_of(src, needle)
+  local n = 0
+  for line in (src .. "\n"):gmatch("(.-)\n") do
+    n = n + 1
+    if line:find(needle, 1, true) then return n end
+  end
+  error("no line with " .. needle)
+end
+
 -- Memory of a running process from /proc, in KiB: VmRSS and VmHWM (peak).
 function H.vmrss(pid)
   local f = io.open("/proc/" .. pid .. "/status")

@@ -5,11 +5,13 @@
 #define MW_BIND_H
 #include <lua.h>
 #include <lauxlib.h>
+#include <signal.h>
 #include "loop.h"
 
 typedef struct l_conn l_conn;
 struct mw_conn;
 struct mw_watch;
+struct l_errlog;
 
 /* A connection userdata. Declared connections (made by the script's top
  * level or onWorkerStart) take part in hot reload. */
@@ -47,9 +49,9 @@ typedef struct mw_rt {
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
     l_conn *conns;         /* every connection userdata alive */
-    int loop_running;
+    volatile sig_atomic_t loop_running;
     int msgh;              /* stack index of the traceback handler while the loop runs, else 0 */
-    int depth;             /* calls through the door under way: msgh serves depth 0 only */
+    volatile sig_atomic_t depth; /* calls through the door under way: msgh serves depth 0 only */
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */
     unsigned long conn_seq;
@@ -61,6 +63,15 @@ typedef struct mw_rt {
     int args_ref;          /* registry: its arguments */
     struct mw_watch *watch;
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
+    const char *what;      /* the callback the door runs now (for the error limiter), or NULL */
+    struct l_errlog *errlog; /* made at the first error */
+    /* SIGINT/SIGTERM interrupt running Lua code through a hook (as lua(1)):
+     * the signal handler reads these and sets the hook, nothing else. */
+    volatile sig_atomic_t in_main;  /* the host runs a chunk of its own (the main script, -e) */
+    volatile sig_atomic_t armed;    /* the interrupt hook is set */
+    volatile double irq_at;         /* when the signal came (mw_monotonic) */
+    lua_Hook saved_hook;            /* the script's own hook (debug.sethook), put back */
+    int saved_mask, saved_count;
 } mw_rt;
 
 #define MW_RT_KEY "moonwire.rt"
@@ -76,12 +87,18 @@ mw_rt *mw_rt_get(lua_State *L);
 int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what);
 /* Report an error value on top of the stack (pops it). */
 void mw_rt_report(mw_rt *rt, const char *what);
-/* Message handler that appends a traceback: for lua_pcall in the host too. */
+/* Message handler that appends a traceback: for lua_pcall in the host too.
+ * In a flood of the same error (see l_errlog.c) it leaves the message bare:
+ * that one is only counted. */
 int mw_traceback(lua_State *L);
+/* The host runs (on 1) or has finished (on 0) a chunk of its own: SIGINT and
+ * SIGTERM interrupt it. No-op before the chunk has loaded moonwire. */
+void mw_rt_host_chunk(lua_State *L, int on);
 /* Graceful stop: onWorkerStop hook, timers deleted, reconnects cancelled,
  * connections closed (ws with 1001), then the loop ends once they are. */
 void mw_rt_stop(mw_rt *rt);
-/* Run the loop until nothing is active or stop. */
+/* Run the loop until nothing is active or stop; a loop that ended by itself
+ * still runs the stop (onWorkerStop runs on every way out, once). */
 void mw_rt_run(mw_rt *rt);
 
 /* l_conn.c */
@@ -107,6 +124,21 @@ void l_timer_del_all(mw_rt *rt);
 /* Timer.add during a reload: match to a live declared timer or queue a new one. */
 int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args);
 void l_timer_commit(lua_State *L, mw_rt *rt, int decls);
+
+/* l_errlog.c */
+/* Print the error on top of rt->L (pops it) as `error in <what>`, unless it
+ * repeats one printed less than a second ago: that is counted, and a line
+ * once a second sums the count up. */
+void l_errlog_report(mw_rt *rt, const char *what);
+/* Would this message (within the callback `what`) only be counted? */
+int l_errlog_repeat(mw_rt *rt, const char *what, const char *msg, size_t len);
+/* Print the pending counts now (at the end of the loop). */
+void l_errlog_flush(mw_rt *rt);
+/* Flush, then forget every error: after a reload, the new code's errors are
+ * new even when their text is the old one's. */
+void l_errlog_reset(mw_rt *rt);
+/* Flush, then free; before the loop is closed. */
+void l_errlog_free(mw_rt *rt);
 
 /* l_reload.c */
 /* Remember the main script (path and the arguments on the stack top..). */

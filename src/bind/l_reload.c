@@ -283,6 +283,7 @@ int mw_rt_reload(mw_rt *rt)
     release_tx(rt);
     rt->reloading = 0;
     hook(rt, "commit", 0);
+    l_errlog_reset(rt);
     fprintf(stderr, "moonwire: reloaded %s\n", rt->script);
     fflush(stderr);
     hook(rt, "done", 0);

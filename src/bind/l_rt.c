@@ -19,19 +19,79 @@ int mw_traceback(lua_State *L)
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
     if (strstr(msg, "\nstack traceback:")) { lua_pushstring(L, msg); return 1; } /* rethrown */
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    /* a flood: the report only counts this one, no traceback to build */
+    if (rt && rt->errlog && l_errlog_repeat(rt, rt->what, msg, strlen(msg))) {
+        lua_pushstring(L, msg);
+        return 1;
+    }
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
 
-static void report(lua_State *L, const char *what)
+void mw_rt_report(mw_rt *rt, const char *what) { l_errlog_report(rt, what); }
+
+/* ---- interruption: SIGINT/SIGTERM stop a runaway callback or chunk ---- */
+
+/* A callback that returns within this time after the signal is not
+ * interrupted: the signal just stops the loop gracefully once it returns. */
+#define INTERRUPT_GRACE 0.5
+
+/* Put the script's own hook back (or none); before clearing `armed`, which
+ * the signal handler sets only after saving that hook. */
+static void disarm(mw_rt *rt)
 {
-    const char *msg = lua_tostring(L, -1);
-    fprintf(stderr, "moonwire: error in %s: %s\n", what, msg ? msg : "(non-string error)");
-    fflush(stderr);
-    lua_pop(L, 1);
+    lua_sethook(rt->L, rt->saved_hook, rt->saved_mask, rt->saved_count);
+    rt->armed = 0;
 }
 
-void mw_rt_report(mw_rt *rt, const char *what) { report(rt->L, what); }
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!rt || !rt->armed) { lua_sethook(L, NULL, 0, 0); return; }
+    if (mw_monotonic() - rt->irq_at < INTERRUPT_GRACE) return;
+    disarm(rt);
+    luaL_where(L, 0); /* the line the runaway code was at, when it is Lua */
+    lua_pushliteral(L, "interrupted");
+    lua_concat(L, 2);
+    lua_error(L);
+}
+
+/* In the real signal handler: async-signal-safe (clock_gettime and
+ * lua_sethook are). Lua runs a callback, or the host's own chunk, or (as a
+ * module under lua(1)) the host's code around a finished loop: a hook every
+ * 1000 instructions raises "interrupted" in it once the grace time has
+ * passed, as lua(1) does at once; the loop's watcher then runs the graceful
+ * stop. The loop itself between callbacks is never interrupted: its watcher
+ * comes soon. */
+static void on_interrupt(void *ud)
+{
+    mw_rt *rt = ud;
+    if (rt->armed) return;
+    if (!(rt->depth > 0 || rt->in_main || (!rt->hosted && !rt->loop_running))) return;
+    lua_State *L = rt->L;
+    rt->saved_hook = lua_gethook(L);
+    rt->saved_mask = lua_gethookmask(L);
+    rt->saved_count = lua_gethookcount(L);
+    rt->irq_at = mw_monotonic();
+    rt->armed = 1;
+    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
+}
+
+void mw_rt_host_chunk(lua_State *L, int on)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!rt) return;
+    rt->in_main = on;
+    if (!on && rt->armed) disarm(rt); /* the chunk ended before the hook came */
+}
 
 /* The door on thread L. rt->msgh is an index in the frame where the loop was
  * started (a C frame at the bottom of the main thread); it is valid only for
@@ -41,6 +101,8 @@ void mw_rt_report(mw_rt *rt, const char *what) { report(rt->L, what); }
 static int door(mw_rt *rt, lua_State *L, int nargs, int nresults, const char *what)
 {
     int st;
+    const char *outer = rt->what;
+    rt->what = what;
     rt->depth++;
     if (rt->msgh && rt->depth == 1 && L == rt->L) {
         st = lua_pcall(L, nargs, nresults, rt->msgh);
@@ -52,8 +114,11 @@ static int door(mw_rt *rt, lua_State *L, int nargs, int nresults, const char *wh
         lua_remove(L, base);
     }
     rt->depth--;
+    rt->what = outer;
+    /* an interruption that came as the callback returned is not for the next one */
+    if (rt->armed && rt->depth == 0 && !rt->in_main) disarm(rt);
     if (st == LUA_OK) return 0;
-    report(L, what);
+    l_errlog_report(rt, what);
     for (int i = 0; i < nresults; i++) lua_pushnil(L);
     return -1;
 }
@@ -112,16 +177,24 @@ void mw_rt_run(mw_rt *rt)
 {
     if (rt->loop_running) return;
     rt->loop_running = 1;
-    mw_loop_watch_signals(&rt->loop, on_signal, rt);
+    mw_loop_watch_signals(&rt->loop, on_signal, on_interrupt, rt);
     /* One traceback handler for every callback of this run, below them all
      * on the main thread's stack: no shuffling of the stack per call. */
     lua_pushcfunction(rt->L, mw_traceback);
     rt->msgh = lua_gettop(rt->L);
     mw_loop_run(&rt->loop);
+    if (!rt->stopping) {
+        /* It ended by itself (nothing left active): the stop still runs,
+         * so that onWorkerStop runs on every way out, once; what the hook
+         * starts (a close) gets the stop deadline. */
+        mw_rt_stop(rt);
+        mw_loop_run(&rt->loop);
+    }
     lua_settop(rt->L, rt->msgh - 1);
     rt->msgh = 0;
     rt->loop_running = 0;
     mw_timer_stop(&stop_timer);
+    l_errlog_flush(rt);
 }
 
 static int rt_gc(lua_State *L)
@@ -131,6 +204,7 @@ static int rt_gc(lua_State *L)
      * Timer.add and connect() then return false, others raise */
     rt->stopping = 1;
     if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
+    if (rt->loop.ev) l_errlog_free(rt);
     if (rt->loop.ev) mw_loop_close(&rt->loop);
     free(rt->script);
     rt->script = NULL;
@@ -189,7 +263,8 @@ int luaopen_moonwire_core(lua_State *L)
         /* The host owns the process: catch SIGINT/SIGTERM/SIGHUP from now on,
          * so one that arrives while the script's top level runs is handled
          * when the loop starts instead of killing the process. */
-        if (rt->hosted) mw_loop_watch_signals(&rt->loop, on_signal, rt);
+        if (rt->hosted) mw_loop_watch_signals(&rt->loop, on_signal, on_interrupt, rt);
+        rt->in_main = rt->hosted; /* the first require runs in a chunk of the host */
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushcfunction(L, rt_gc);
