@@ -33,6 +33,9 @@ void mw_tls_opts_init(mw_tls_opts *o);
  * any, keeps its own). Files named in them are read at each handshake's
  * start when they changed on disk. Returns 0, or -1 when out of memory. */
 int mw_tls_configure(mw_conn *c, const mw_tls_opts *o);
+/* Give dst the TLS options src was configured with (the defaults when it
+ * never was), for its next connect. Returns 0, or -1 when out of memory. */
+int mw_tls_copy_opts(mw_conn *dst, const mw_conn *src);
 /* Copy what the handshake of c's current (or, once closed, last) connection
  * negotiated into out. Returns 1, or 0 when that handshake has not completed. */
 int mw_tls_get_info(const mw_conn *c, mw_tls_info *out);

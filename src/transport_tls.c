@@ -101,6 +101,25 @@ int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
     return 0;
 }
 
+int mw_tls_copy_opts(mw_conn *dst, const mw_conn *src)
+{
+    const tls_conn *s = src->tp_state;
+    mw_tls_opts o;
+    mw_tls_opts_init(&o);
+    if (s) {
+        o.verify_peer = s->verify_peer;
+        o.verify_peer_name = s->verify_peer_name;
+        o.allow_self_signed = s->allow_self_signed;
+        o.cafile = s->cafile;
+        o.capath = s->capath;
+        o.peer_name = s->peer_name;
+        o.local_cert = s->local_cert;
+        o.local_pk = s->local_pk;
+        o.alpn = s->alpn;
+    }
+    return mw_tls_configure(dst, &o);
+}
+
 int mw_tls_get_info(const mw_conn *c, mw_tls_info *out)
 {
     const tls_conn *st = c->tp_state;

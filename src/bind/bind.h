@@ -101,6 +101,17 @@ void mw_rt_stop(mw_rt *rt);
  * still runs the stop (onWorkerStop runs on every way out, once). */
 void mw_rt_run(mw_rt *rt);
 
+/* In a __gc: whether the script called it (debug.getmetatable(x).__gc(x)),
+ * with a caller on the stack, rather than lua_close(), which runs the
+ * finalizers with the call stack unwound. The collector's own cycles are
+ * told apart by the object's registration (a weak entry is cleared before
+ * its finalizer runs; a strong one keeps it from being collected). */
+static inline int mw_gc_called_by_script(lua_State *L)
+{
+    lua_Debug ar;
+    return lua_getstack(L, 1, &ar) != 0;
+}
+
 /* l_conn.c */
 void l_conn_register(lua_State *L, mw_rt *rt);
 void l_conn_stop_all(mw_rt *rt);

@@ -405,11 +405,31 @@ static int conn_new(lua_State *L)
     return 1;
 }
 
+static void destroy(lua_State *L, int i, l_conn *lc);
+
+/* Whether the userdata at i is still reachable: the collector clears the
+ * weak CONNS_KEY entry of a userdata before it runs its finalizer (Lua 5.4
+ * manual, 2.5.4), lua_close() clears nothing. */
+static int registered(lua_State *L, int i, const l_conn *lc)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
+    int r = lua_rawgetp(L, -1, lc) == LUA_TUSERDATA && lua_touserdata(L, -1) == lua_touserdata(L, i);
+    lua_pop(L, 2);
+    return r;
+}
+
 static int conn_gc(lua_State *L)
 {
     /* not lua_touserdata: __gc also runs for a table given this metatable */
     l_conn *lc = luaL_testudata(L, 1, MW_CONN_MT);
     if (!lc) return 0;
+    if (lc->c && registered(L, 1, lc) && mw_gc_called_by_script(L)) {
+        /* debug.getmetatable(c).__gc(c), maybe from inside one of c's own
+         * callbacks with the C connection's frames still on the stack:
+         * ended as destroy() ends it, freed by the collector later. */
+        destroy(L, 1, lc);
+        return 0;
+    }
     if (lc->c) {
         unlink_conn(lc->rt, lc);
         if (lc->declared && lc->script_ended && !lc->alias && !lc->in_tx)
@@ -440,18 +460,25 @@ static void apply_headers(lua_State *L, l_conn *lc)
     lua_pushnil(L);
     while (lua_next(L, -2)) { n++; lua_pop(L, 1); }
     mw_header *h = lua_newuserdatauv(L, sizeof *h * (size_t)(n ? n : 1), 0);
+    /* A number value becomes a new string, referenced by nothing but the
+     * stack slot lua_next gave it: kept here until the copy below, or the
+     * next conversion's allocation could collect it. Names and string
+     * values are the headers table's own, which the stack holds. */
+    lua_createtable(L, 0, 0);
     int i = 0;
     lua_pushnil(L);
-    while (lua_next(L, -3)) {
+    while (lua_next(L, -4)) {
         int off = lua_isboolean(L, -1) && !lua_toboolean(L, -1);   /* false: send none of it */
         if (lua_type(L, -2) != LUA_TSTRING ||
             !(off || lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
             luaL_error(L, "headers must map string names to string values (or false to send none)");
+        int converted = lua_type(L, -1) == LUA_TNUMBER;
         h[i].name = (char *)lua_tolstring(L, -2, &h[i].name_len);
         h[i].value = off ? NULL : (char *)lua_tolstring(L, -1, &h[i].value_len);
         if (off) h[i].value_len = 0;
+        if (converted) lua_rawseti(L, -3, i + 1); /* pops it into the anchor */
+        else lua_pop(L, 1);
         i++;
-        lua_pop(L, 1);
     }
     /* A stable order: by name. */
     for (int a = 1; a < n; a++)
@@ -459,7 +486,7 @@ static void apply_headers(lua_State *L, l_conn *lc)
             mw_header t = h[b]; h[b] = h[b - 1]; h[b - 1] = t;
         }
     if (mw_conn_set_headers(lc->c, h, n) != 0) luaL_error(L, "out of memory");
-    lua_pop(L, 3);
+    lua_pop(L, 4);
 }
 
 /* ---- methods ---- */
@@ -552,12 +579,16 @@ static int m_finish(lua_State *L)
     return 1;
 }
 
-static int m_destroy(lua_State *L)
+static void destroy(lua_State *L, int i, l_conn *lc)
 {
-    l_conn *lc = check_conn(L, 1);
     if (is_live(lc->c)) set_ended(lc, 1);
     mw_conn_destroy(lc->c);
-    anchor(L, 1, lc);
+    anchor(L, i, lc);
+}
+
+static int m_destroy(lua_State *L)
+{
+    destroy(L, 1, check_conn(L, 1));
     return 0;
 }
 

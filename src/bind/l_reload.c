@@ -4,6 +4,7 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include "tls.h"
 #include "watch.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,11 @@ static void take_over(lua_State *L, int di, l_conn *d, l_conn *match)
     mw_conn *running = match->c, *fresh = d->c;
     mw_conn_copy_options(running, fresh);
     mw_conn_take_url(running, fresh); /* the same protocol layer: cand_matches */
-    /* TLS options, for the next handshake; connect() on the declaration
-     * already validated them (so this cannot raise) */
-    if (d->want_connect) l_tls_apply(L, di, running);
+    /* TLS options, for the next handshake: those connect() on the
+     * declaration read into its own connection. Not read again from the
+     * script's tables here, outside any protected call, where a metamethod
+     * (an __index on context.ssl) could raise. */
+    if (d->want_connect) mw_tls_copy_opts(running, fresh);
     d->c = running;
     running->ud = d;
     d->script_ended = match->script_ended;

@@ -199,7 +199,14 @@ void mw_rt_run(mw_rt *rt)
 
 static int rt_gc(lua_State *L)
 {
-    mw_rt *rt = lua_touserdata(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, MW_RT_KEY);
+    mw_rt *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    /* Only for the runtime itself (a script that calls this by hand may pass
+     * anything), and only from lua_close(): the registry holds it, so a call
+     * with a caller on the stack is by hand, perhaps from a callback of the
+     * loop it would close. */
+    if (!rt || rt != lua_touserdata(L, 1) || mw_gc_called_by_script(L)) return 0;
     /* finalizers that run after this one (at exit) may still call in:
      * Timer.add and connect() then return false, others raise */
     rt->stopping = 1;

@@ -2,6 +2,7 @@
  * part in hot reload. Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "timer.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,20 @@ static void mark_spent(lua_State *L, mw_rt *rt, const l_timer *lt)
     lua_pop(L, 1);
 }
 
+/* args -> table.unpack(args), for a timer's function: run through the door,
+ * since a script's args table may carry a metatable (a __len that raises, or
+ * returns a float or a count too big for the stack) at any time after add. */
+static int unpack_args(lua_State *L)
+{
+    lua_Integer n = luaL_len(L, 1);
+    if (n <= 0) return 0;
+    /* one slot more: the door's traceback handler, pushed over them */
+    if (n >= INT_MAX || !lua_checkstack(L, (int)n + 1))
+        return luaL_error(L, "too many timer arguments to unpack (#args is %I)", (LUAI_UACINT)n);
+    for (lua_Integer i = 1; i <= n; i++) lua_geti(L, 1, i);
+    return (int)n;
+}
+
 static void timer_fire(mw_timer *t, void *ud)
 {
     l_timer *lt = ud;
@@ -52,25 +67,38 @@ static void timer_fire(mw_timer *t, void *ud)
         mark_spent(L, rt, lt);
     }
     lua_getiuservalue(L, ud_idx, 1);
-    int nargs = 0;
+    int fn = lua_gettop(L);
     if (lua_getiuservalue(L, ud_idx, 2) == LUA_TTABLE) {
-        int args = lua_gettop(L);
-        lua_Integer n = luaL_len(L, args);
-        luaL_checkstack(L, (int)n, "too many timer arguments");
-        for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, args, i);
-        lua_remove(L, args);
-        nargs = (int)n;
+        /* the unpacking runs the table's __len and __index: through the door */
+        lua_pushcfunction(L, unpack_args);
+        lua_insert(L, -2);
+        if (mw_rt_call(rt, 1, LUA_MULTRET, "timer") != 0) {
+            lua_settop(L, ud_idx - 2); /* reported; below it the timers table */
+            return;
+        }
     } else {
         lua_pop(L, 1);
     }
-    mw_rt_call(rt, nargs, 0, "timer");
+    mw_rt_call(rt, lua_gettop(L) - fn, 0, "timer");
     lua_pop(L, 2); /* ud, timers table */
 }
+
+static void delete_timer(lua_State *L, mw_rt *rt, l_timer *lt, int timers);
 
 static int timer_gc(lua_State *L)
 {
     l_timer *lt = luaL_testudata(L, 1, MW_TIMER_MT);   /* a table may carry this metatable */
-    if (lt && lt->rt && lt->rt->loop.ev) mw_timer_stop(&lt->t);
+    if (!lt || !lt->rt || !lt->rt->loop.ev) return 0;
+    mw_rt *rt = lt->rt;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
+    if (lua_rawgeti(L, -1, lt->id) == LUA_TUSERDATA && lua_touserdata(L, -1) == lt &&
+        mw_gc_called_by_script(L)) {
+        /* by hand (the table holds it, so not the collector): deleted, as
+         * Timer.del deletes it, also from inside its own function */
+        delete_timer(L, rt, lt, lua_gettop(L) - 1);
+    }
+    mw_timer_stop(&lt->t);
+    lua_settop(L, 1);
     return 0;
 }
 
@@ -384,13 +412,19 @@ static int l_del(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->timers_ref);
     l_timer *lt = lua_rawgeti(L, -1, id) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
     if (!lt) { lua_pushboolean(L, 0); return 1; }
+    delete_timer(L, rt, lt, lua_gettop(L) - 1);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* Stop lt and drop it from the live timers (the table at index timers). */
+static void delete_timer(lua_State *L, mw_rt *rt, l_timer *lt, int timers)
+{
     mw_timer_stop(&lt->t);
     lt->deleted = 1;
     mark_spent(L, rt, lt);
     lua_pushnil(L);
-    lua_rawseti(L, -3, id);
-    lua_pushboolean(L, 1);
-    return 1;
+    lua_rawseti(L, timers, lt->id);
 }
 
 void l_timer_del_all(mw_rt *rt)

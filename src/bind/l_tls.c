@@ -14,15 +14,15 @@ static int opt_bool(lua_State *L, int t, const char *k, int dflt)
     return v;
 }
 
-/* The string stays referenced by the options table, which is on the stack. */
+/* Pushes the option and returns it. It stays on the stack until the caller
+ * has copied it: the table need not hold it (an __index may make a fresh
+ * string each time), and the next option's lookup may run the collector. */
 static const char *opt_str(lua_State *L, int t, const char *k)
 {
     int ty = lua_getfield(L, t, k);
-    const char *s = NULL;
-    if (ty == LUA_TSTRING) s = lua_tostring(L, -1);
-    else if (ty != LUA_TNIL) luaL_error(L, "context.ssl.%s must be a string", k);
-    lua_pop(L, 1);
-    return s;
+    if (ty == LUA_TSTRING) return lua_tostring(L, -1);
+    if (ty != LUA_TNIL) luaL_error(L, "context.ssl.%s must be a string", k);
+    return NULL;
 }
 
 static void check_alpn_name(lua_State *L, const char *s, size_t n)
@@ -54,9 +54,11 @@ static const char *opt_alpn(lua_State *L, int t)
     lua_Integer n = luaL_len(L, list);
     for (lua_Integer i = 1; i <= n; i++) {
         size_t len;
-        lua_rawgeti(L, list, i);
+        /* a string, so the list (on the stack) keeps it while it is copied
+         * after the pop (a number would be converted into a string that
+         * nothing holds) */
+        if (lua_rawgeti(L, list, i) != LUA_TSTRING) luaL_error(L, "context.ssl.alpn must be a list of strings");
         const char *s = lua_tolstring(L, -1, &len);
-        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "context.ssl.alpn must be a list of strings");
         check_alpn_name(L, s, len);
         lua_pop(L, 1);
         if (i > 1) luaL_addchar(&b, ',');
@@ -78,6 +80,7 @@ void l_tls_apply(lua_State *L, int ud, struct mw_conn *c)
     if (ty == LUA_TTABLE && (ty = lua_getfield(L, -1, "ssl")) != LUA_TNIL) {
         if (ty != LUA_TTABLE) luaL_error(L, "context.ssl must be a table of TLS options");
         int t = lua_gettop(L);
+        luaL_checkstack(L, 8, "context.ssl");   /* the string options stay pushed */
         o.verify_peer = opt_bool(L, t, "verify_peer", 1);
         o.verify_peer_name = opt_bool(L, t, "verify_peer_name", 1);
         o.allow_self_signed = opt_bool(L, t, "allow_self_signed", 0);
