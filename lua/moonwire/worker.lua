@@ -24,6 +24,7 @@ return function(core)
       end
       hooks[w][k] = v
     else
+      if v ~= nil then core.checkCallbackName(k, "onWorkerStart", "onWorkerStop", "onWorkerReload") end
       rawset(w, k, v)
     end
   end

@@ -120,6 +120,18 @@ void l_conn_release(l_conn *lc);
 /* Push lc's userdata and return 1, or return 0 (nothing pushed) when it is
  * unreachable (being collected). */
 int l_conn_push(lua_State *L, l_conn *lc);
+/* l_typo.c */
+/* Push "src:line: " of the nearest Lua function with a line from stack
+ * level `level` up (the script's assignment, or its AsyncTcpConnection.new
+ * call), or "". */
+void l_push_script_where(lua_State *L, int level);
+/* k is assigned as a field of an object whose callbacks are known[0..n): when
+ * k is none of them yet looks like one ("on" and an uppercase letter, or one
+ * in the wrong case), print a warning with the nearest, once per name; the
+ * line is found from stack level `level` up. */
+void l_typo_check(lua_State *L, int level, const char *k, const char *const *known, size_t n);
+/* Set core.checkCallbackName (the same, for the Lua side) in the table on top. */
+void l_typo_register(lua_State *L);
 /* l_tls.c */
 struct mw_conn;
 /* Copy the userdata's (at index ud) context.ssl options into the C

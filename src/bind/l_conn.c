@@ -3,6 +3,7 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,13 +235,6 @@ static int conn_index(lua_State *L)
     return 1;
 }
 
-static double check_nonneg(lua_State *L, int i, const char *what)
-{
-    lua_Number v = luaL_checknumber(L, i);
-    if (!(v >= 0)) luaL_error(L, "%s must be a number >= 0", what);
-    return (double)v;
-}
-
 /* The callbacks the events look up (push_cb): a value that can never be
  * called is a mistake to report now, not an event silently skipped later. */
 static const char *const callbacks[] = {
@@ -259,18 +253,48 @@ static int is_callback(const char *k)
 /* Raise msg at the script's line: the nearest Lua function on the stack
  * (the assignment, or the AsyncTcpConnection.new call whose options table
  * is being applied), not the C function that runs __newindex. */
-static int raise_at_script(lua_State *L, const char *msg)
+static int raise_at_script(lua_State *L, const char *fmt, ...)
 {
-    lua_Debug ar;
-    for (int level = 1; lua_getstack(L, level, &ar); level++) {
-        lua_getinfo(L, "Sl", &ar);
-        if (ar.currentline > 0) {
-            lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
-            return lua_error(L);
-        }
-    }
-    lua_pushstring(L, msg);
+    l_push_script_where(L, 1);
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
     return lua_error(L);
+}
+
+/* The type of the value at i as luaL_typeerror names it (__name: "FILE*"). */
+static const char *type_name(lua_State *L, int i)
+{
+    if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) return lua_tostring(L, -1);
+    return lua_type(L, i) == LUA_TLIGHTUSERDATA ? "light userdata" : luaL_typename(L, i);
+}
+
+/* The value assigned to property k, checked. */
+static const char *check_str(lua_State *L, const char *k)
+{
+    if (!lua_isstring(L, 3)) raise_at_script(L, "%s must be a string (string expected, got %s)", k, type_name(L, 3));
+    return lua_tostring(L, 3);
+}
+
+static size_t check_size(lua_State *L, const char *k)
+{
+    int ok;
+    lua_Integer v = lua_tointegerx(L, 3, &ok);
+    if (!ok && lua_type(L, 3) == LUA_TNUMBER) raise_at_script(L, "%s must be an integer >= 1, got %f", k, lua_tonumber(L, 3));
+    if (!ok) raise_at_script(L, "%s must be an integer >= 1 (number expected, got %s)", k, type_name(L, 3));
+    if (v < 1) raise_at_script(L, "%s must be >= 1", k);
+    return (size_t)v;
+}
+
+static double check_nonneg(lua_State *L, const char *k)
+{
+    int ok;
+    lua_Number v = lua_tonumberx(L, 3, &ok);
+    if (!ok) raise_at_script(L, "%s must be a number >= 0 (number expected, got %s)", k, type_name(L, 3));
+    if (!(v >= 0)) raise_at_script(L, "%s must be a number >= 0", k);
+    return (double)v;
 }
 
 static int conn_newindex(lua_State *L)
@@ -278,57 +302,45 @@ static int conn_newindex(lua_State *L)
     l_conn *lc = check_conn(L, 1);
     mw_conn *c = lc->c;
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
-    if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3)) {
-        /* the type named as luaL_typeerror names it (__name: "FILE*") */
-        const char *t = luaL_getmetafield(L, 3, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
-                        : lua_type(L, 3) == LUA_TLIGHTUSERDATA ? "light userdata" : luaL_typename(L, 3);
-        lua_pushfstring(L, "%s must be a function or nil, got %s", k, t);
-        return raise_at_script(L, lua_tostring(L, -1));
-    }
+    if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3))
+        return raise_at_script(L, "%s must be a function or nil, got %s", k, type_name(L, 3));
     switch (k ? find_prop(k) : P_NONE) {
     case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN:
-        return luaL_error(L, "%s is read-only", k);
+        return raise_at_script(L, "%s is read-only", k);
     case P_TRANSPORT: {
-        const char *t = luaL_checkstring(L, 3);
+        const char *t = check_str(L, k);
         if (strcmp(t, "tcp") == 0) { c->use_tls = mw_conn_next_url(c)->tls; return 0; }
         if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0) { c->use_tls = 1; return 0; }
-        return luaL_error(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
+        return raise_at_script(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
     }
-    case P_MAXSEND: {
-        lua_Integer v = luaL_checkinteger(L, 3);
-        if (v < 1) return luaL_error(L, "maxSendBufferSize must be >= 1");
-        c->max_send_buffer = (size_t)v;
-        return 0;
-    }
-    case P_MAXPKG: {
-        lua_Integer v = luaL_checkinteger(L, 3);
-        if (v < 1) return luaL_error(L, "maxPackageSize must be >= 1");
-        c->max_package = (size_t)v;
-        return 0;
-    }
-    case P_CONNTO: c->connect_timeout = check_nonneg(L, 3, k); return 0;
-    case P_HSTO: c->handshake_timeout = check_nonneg(L, 3, k); return 0;
-    case P_CLOSETO: c->close_timeout = check_nonneg(L, 3, k); return 0;
-    case P_PINGINT: c->ping_interval = check_nonneg(L, 3, k); return 0;
-    case P_PINGTO: c->ping_timeout = check_nonneg(L, 3, k); return 0;
+    case P_MAXSEND: c->max_send_buffer = check_size(L, k); return 0;
+    case P_MAXPKG: c->max_package = check_size(L, k); return 0;
+    case P_CONNTO: c->connect_timeout = check_nonneg(L, k); return 0;
+    case P_HSTO: c->handshake_timeout = check_nonneg(L, k); return 0;
+    case P_CLOSETO: c->close_timeout = check_nonneg(L, k); return 0;
+    case P_PINGINT: c->ping_interval = check_nonneg(L, k); return 0;
+    case P_PINGTO: c->ping_timeout = check_nonneg(L, k); return 0;
     case P_WSTYPE: {
-        const char *t = luaL_checkstring(L, 3);
+        const char *t = check_str(L, k);
         if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) c->ws_binary = 0;
         else if (strcmp(t, ARRAYBUFFER) == 0 || strcmp(t, "arraybuffer") == 0 || strcmp(t, "binary") == 0)
             c->ws_binary = 1;
-        else return luaL_error(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
+        else return raise_at_script(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
         return 0;
     }
     case P_ORIGIN: case P_CLIENTPROTO: {
-        size_t n;
-        const char *v = luaL_optlstring(L, 3, NULL, &n);
+        size_t n = 0;
+        const char *v = lua_isnil(L, 3) ? NULL : check_str(L, k);
+        if (v) lua_tolstring(L, 3, &n);
         /* kept as C strings: a NUL would silently cut the value short */
-        if (v && strlen(v) != n) return luaL_error(L, "%s must not contain a NUL byte", k);
+        if (v && strlen(v) != n) return raise_at_script(L, "%s must not contain a NUL byte", k);
         mw_conn_set_str(find_prop(k) == P_ORIGIN ? &c->ws_origin : &c->ws_protocols, v);
         return 0;
     }
     case P_NONE: break;
     }
+    /* c.onMesage = f is kept as the script's field, but said once */
+    if (k && !lua_isnil(L, 3)) l_typo_check(L, 1, k, callbacks, sizeof callbacks / sizeof callbacks[0]);
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
@@ -393,8 +405,10 @@ static int conn_new(lua_State *L)
                 continue;
             }
             if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "name") == 0) {
+                if (!lua_isstring(L, -1))
+                    return luaL_error(L, "options.name must be a string, got %s", luaL_typename(L, -1));
                 free(lc->name);
-                lc->name = strdup(luaL_checkstring(L, -1));
+                lc->name = strdup(lua_tostring(L, -1));
             }
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
@@ -718,4 +732,5 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushcclosure(L, conn_new, 1);
     lua_setfield(L, -2, "new");
     lua_setfield(L, -2, "AsyncTcpConnection");
+    l_typo_register(L); /* the Worker's fields get the same check */
 }
