@@ -19,7 +19,15 @@ M.Worker = Worker
 
 -- Workerman's pipe(): everything received on conn is sent on dest, with
 -- backpressure both ways; closing one closes the other.
+local function check_conn(v, i)
+  if getmetatable(v) ~= "AsyncTcpConnection" then
+    error(("bad argument #%d to 'pipe' (AsyncTcpConnection expected, got %s)"):format(i, type(v)), 3)
+  end
+end
+
 function core.connMethods.pipe(conn, dest)
+  check_conn(conn, 1)
+  check_conn(dest, 2)
   conn.onMessage = function(_, data) dest:send(data) end
   conn.onClose = function() dest:close() end
   dest.onBufferFull = function() conn:pauseRecv() end
@@ -31,6 +39,7 @@ end
 -- loaded once per process; a reload runs the script, not this file).
 local states = {}
 function M.state(key, initial)
+  if key == nil or key ~= key then error("mw.state: the key must not be nil or NaN", 2) end
   local t = states[key]
   if t == nil then
     if initial ~= nil and type(initial) ~= "table" then

@@ -24,6 +24,7 @@ return function(core)
       end
       hooks[w][k] = v
     else
+      if k == nil or k ~= k then error("a Worker field name must not be nil or NaN", 2) end
       if v ~= nil then core.checkCallbackName(k, "onWorkerStart", "onWorkerStop", "onWorkerReload") end
       rawset(w, k, v)
     end

@@ -68,8 +68,11 @@ static int push_cb(l_conn *lc, const char *name)
     lua_State *L = lc->rt->L;
     if (lc->ref == LUA_NOREF) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+    /* raw, outside any protected call: debug.setmetatable can give the
+     * field table an __index that raises (as cheap as lua_getfield) */
     lua_getiuservalue(L, -1, 1);
-    if (lua_getfield(L, -1, name) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
+    lua_pushstring(L, name);
+    if (lua_rawget(L, -2) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
     /* ud uv fn -> fn ud, by copies (no rotation: this runs per message) */
     lua_copy(L, -1, -3);
     lua_pop(L, 1);
@@ -302,6 +305,8 @@ static int conn_newindex(lua_State *L)
     l_conn *lc = check_conn(L, 1);
     mw_conn *c = lc->c;
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) != lua_tonumber(L, 2)))
+        return raise_at_script(L, "AsyncTcpConnection field name is %s", lua_isnil(L, 2) ? "nil" : "NaN");
     if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3))
         return raise_at_script(L, "%s must be a function or nil, got %s", k, type_name(L, 3));
     switch (k ? find_prop(k) : P_NONE) {
