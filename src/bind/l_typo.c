@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define WARNED_KEY "moonwire.misnamed" /* registry: name -> true, warned once per process */
 #define NAME_MAX_LEN 64                /* longer names get no suggestion */
@@ -57,9 +58,9 @@ static int looks_like_callback(const char *k, const char *const *known, size_t n
 
 void l_typo_check(lua_State *L, int level, const char *k, const char *const *known, size_t n)
 {
+    if (!looks_like_callback(k, known, n)) return; /* first: most fields fail at k[0] */
     for (size_t i = 0; i < n; i++)
         if (strcmp(k, known[i]) == 0) return;
-    if (!looks_like_callback(k, known, n)) return;
     if (lua_getfield(L, LUA_REGISTRYINDEX, WARNED_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
