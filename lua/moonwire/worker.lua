@@ -10,6 +10,7 @@ return function(core)
   -- assignment goes through __newindex and a wrong value raises where it is
   -- made, not later when the loop calls it. Other fields are plain.
   local HOOKS = { onWorkerStart = true, onWorkerStop = true, onWorkerReload = true }
+  Worker._callbacks = { "onWorkerStart", "onWorkerStop", "onWorkerReload" } -- for spec/docs
   local hooks = setmetatable({}, { __mode = "k" })  -- worker -> { name = fn }
 
   Worker.__index = function(w, k)

@@ -253,6 +253,33 @@ static int is_callback(const char *k)
     return 0;
 }
 
+static void push_names(lua_State *L, const char *const *names, size_t n, const char *const *more,
+                       size_t nmore, const char *field)
+{
+    lua_createtable(L, (int)(n + nmore), 0);
+    for (size_t i = 0; i < n + nmore; i++) {
+        lua_pushstring(L, i < n ? names[i] : more[i - n]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, field);
+}
+
+/* core.connFields(): the names a script can set or read on a connection
+ * (properties, callbacks, options of new() alone), from the tables the
+ * binding itself uses, so that a spec can hold the README to all of them. */
+static int l_conn_fields(lua_State *L)
+{
+    const char *prop_names[sizeof props / sizeof props[0]];
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) prop_names[i] = props[i].name;
+    static const char *const user_props[] = {"headers", "context"}; /* read at connect */
+    static const char *const options[] = {"name", "ssl"};
+    lua_createtable(L, 0, 3);
+    push_names(L, prop_names, sizeof prop_names / sizeof prop_names[0], user_props, 2, "properties");
+    push_names(L, callbacks, sizeof callbacks / sizeof callbacks[0], NULL, 0, "callbacks");
+    push_names(L, options, 2, NULL, 0, "options");
+    return 1;
+}
+
 /* Raise msg at the script's line: the nearest Lua function on the stack
  * (the assignment, or the AsyncTcpConnection.new call whose options table
  * is being applied), not the C function that runs __newindex. */
@@ -737,5 +764,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushcclosure(L, conn_new, 1);
     lua_setfield(L, -2, "new");
     lua_setfield(L, -2, "AsyncTcpConnection");
+    lua_pushcfunction(L, l_conn_fields);
+    lua_setfield(L, -2, "connFields");
     l_typo_register(L); /* the Worker's fields get the same check */
 }
