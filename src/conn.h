@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "buf.h"
+#include "err.h"
 #include "loop.h"
 #include "timer.h"
 #include "url.h"
@@ -14,13 +15,6 @@
 typedef struct mw_conn mw_conn;
 
 enum mw_status { MW_ST_INITIAL, MW_ST_CONNECTING, MW_ST_ESTABLISHED, MW_ST_CLOSING, MW_ST_CLOSED };
-
-/* Error codes passed to on_error (stable: exported to Lua as mw.errors). */
-enum mw_err {
-    MW_E_CONNECT_FAIL = 1, MW_E_SEND_FAIL = 2, MW_E_DNS_FAIL = 3, MW_E_TLS_FAIL = 4,
-    MW_E_HANDSHAKE_FAIL = 5, MW_E_PROTOCOL_FAIL = 6, MW_E_PACKAGE_TOO_LARGE = 7,
-    MW_E_TIMEOUT = 8, MW_E_READ_FAIL = 9,
-};
 
 /* What kind of message send() makes, and what kind a received one is. */
 enum mw_kind { MW_KIND_NONE = 0, MW_KIND_TEXT = 1, MW_KIND_BINARY = 2, MW_KIND_RAW = 3 };
@@ -40,10 +34,6 @@ typedef struct mw_conn_events {
     int (*on_ws_ping)(mw_conn *c, const char *p, size_t n);
     void (*on_ws_pong)(mw_conn *c, const char *p, size_t n);
 } mw_conn_events;
-
-/* I/O results of transport reads and writes. */
-#define MW_IO_AGAIN (-1)
-#define MW_IO_ERROR (-2)
 
 typedef struct mw_transport_vt {
     const char *name;
