@@ -263,7 +263,7 @@ int mw_rt_reload(mw_rt *rt)
     rt->tx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     if (luaL_loadfile(L, rt->script) != LUA_OK) {
-        mw_rt_report(rt, "reload");
+        mw_host_report(rt->host, rt->L, "reload");
         goto fail;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->args_ref);
@@ -286,7 +286,7 @@ int mw_rt_reload(mw_rt *rt)
     release_tx(rt);
     rt->reloading = 0;
     hook(rt, "commit", 0);
-    l_errlog_reset(rt);
+    mw_host_errors_reset(rt->host);
     fprintf(stderr, "moonwire: reloaded %s\n", rt->script);
     fflush(stderr);
     hook(rt, "done", 0);
