@@ -258,7 +258,9 @@ void mw_host_set_loop(mw_host *h, mw_loop *loop)
     h->loop = loop;
 }
 
-int mw_host_traceback(lua_State *L)
+/* The message handler: appends a traceback, except to an error the reporter
+ * will only count. */
+static int traceback(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
@@ -342,7 +344,7 @@ int mw_host_call(mw_host *h, lua_State *L, int nargs, int nresults, const char *
         st = lua_pcall(L, nargs, nresults, h->msgh);
     } else {
         int base = lua_gettop(L) - nargs; /* index of the function */
-        lua_pushcfunction(L, mw_host_traceback);
+        lua_pushcfunction(L, traceback);
         lua_insert(L, base);
         st = lua_pcall(L, nargs, nresults, base);
         lua_remove(L, base);
@@ -360,7 +362,7 @@ int mw_host_call(mw_host *h, lua_State *L, int nargs, int nresults, const char *
 
 void mw_host_loop_begin(mw_host *h)
 {
-    lua_pushcfunction(h->L, mw_host_traceback);
+    lua_pushcfunction(h->L, traceback);
     h->msgh = lua_gettop(h->L);
     h->in_loop = 1;
 }

@@ -53,9 +53,6 @@ int mw_host_call(mw_host *h, lua_State *L, int nargs, int nresults, const char *
  * of a callback (what != NULL) that repeats one printed less than a second
  * ago is only counted, and a line once a second sums the count up. */
 void mw_host_report(mw_host *h, lua_State *L, const char *what);
-/* Message handler that appends a traceback (none for an error the reporter
- * would only count); for a lua_pcall of the binding's own. */
-int mw_host_traceback(lua_State *L);
 
 /* The loop runs callbacks: one traceback handler (pushed now on the main
  * thread's stack, in the caller's frame) serves every call the loop makes
