@@ -48,8 +48,9 @@ static int check_header(ws_client *ws, const ws_frame_hdr *h, mw_buf *out)
 }
 
 /* A text message is not UTF-8: at byte `at` (1-based, in the message), or
- * 0 when it ends inside a code point. */
-static int bad_text(ws_client *ws, mw_buf *out, size_t at)
+ * 0 when it ends inside a code point. Out of line: a failure path, kept out
+ * of the receive loop the helpers below are inlined into. */
+static __attribute__((noinline)) int bad_text(ws_client *ws, mw_buf *out, size_t at)
 {
     if (!at) return ws_fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (truncated at the end)");
     return ws_fail(ws, out, WS_E_UTF8, 1007, "invalid UTF-8 in text message (byte %zu)", at);
@@ -65,22 +66,26 @@ static inline int text_check(ws_client *ws, mw_buf *out, uint8_t *st, size_t at,
                              const char *p, size_t n, int end)
 {
     size_t ok = ws_utf8_feed(st, p, n);
-    if (*st == WS_UTF8_REJECT) return bad_text(ws, out, at + ok + 1);
-    if (end && *st != WS_UTF8_ACCEPT) return bad_text(ws, out, 0);
+    /* One test on the way through; which failure it is only once it failed. */
+    if (*st != WS_UTF8_ACCEPT && (end || *st == WS_UTF8_REJECT))
+        return bad_text(ws, out, *st == WS_UTF8_REJECT ? at + ok + 1 : 0);
     return 0;
 }
 
 /* Text of an unfragmented frame in the caller's bytes p[0..n): resumed after
  * the bytes judged while the frame was deferred (a count above n is not about
- * these bytes), the verdict so far kept for the next deferral. */
+ * these bytes). end: the whole frame is here; else it is deferred again and
+ * the verdict so far is kept for the next call. */
 static inline int frame_text(ws_client *ws, mw_buf *out, const char *p, size_t n, int end)
 {
-    if (ws->defer_checked > n) ws->defer_checked = 0;
-    if (!ws->defer_checked) ws->defer_utf8 = WS_UTF8_ACCEPT;
-    size_t from = ws->defer_checked;
-    int e = text_check(ws, out, &ws->defer_utf8, from, p + from, n - from, end);
+    size_t from = ws->defer_checked <= n ? ws->defer_checked : 0;
+    uint8_t st = from ? ws->defer_utf8 : WS_UTF8_ACCEPT;
+    int e = text_check(ws, out, &st, from, p + from, n - from, end);
     if (e) return e;
-    ws->defer_checked = n;
+    if (!end) {
+        ws->defer_utf8 = st;
+        ws->defer_checked = n;
+    }
     return 0;
 }
 
