@@ -60,6 +60,13 @@ typedef struct mw_rt {
     int args_ref;          /* registry: its arguments */
     struct mw_watch *watch;
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
+    /* Set by l_reload_register, which sits above connections and the runtime
+     * (they call up through these, never by name): a connection was made
+     * while declaring; lc, a declared connection the script ended, is
+     * collected (keep its record); the runtime closes. */
+    void (*conn_declared)(lua_State *L, struct mw_rt *rt, int idx, l_conn *lc);
+    void (*conn_ended)(struct mw_rt *rt, const l_conn *lc);
+    void (*at_close)(struct mw_rt *rt);
 } mw_rt;
 
 #define MW_RT_KEY "moonwire.rt"
@@ -144,10 +151,6 @@ void mw_rt_schedule_reload(mw_rt *rt);
 /* --watch: watch the script and the modules it loaded from its directory. */
 int mw_rt_watch(mw_rt *rt);
 void l_reload_register(lua_State *L, mw_rt *rt);
-void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc);
-/* lc, a declared connection the script ended, is collected: keep its record. */
-void l_reload_remember_ended(mw_rt *rt, const l_conn *lc);
-void l_reload_forget_ended(mw_rt *rt);
 
 int luaopen_moonwire_core(lua_State *L);
 /* Put the embedded lua/moonwire modules into package.preload. */

@@ -128,7 +128,7 @@ static int rt_gc(lua_State *L)
     if (rt->loop.ev) mw_loop_close(&rt->loop);
     free(rt->script);
     rt->script = NULL;
-    l_reload_forget_ended(rt);
+    if (rt->at_close) rt->at_close(rt);
     return 0;
 }
 
