@@ -51,6 +51,33 @@ describe("signals (issue 2 item 8)", function()
     assert.same({ "STARTED", "STOPPED" }, p.lines)
   end)
 
+  it("a SIGTERM while the process ends by itself (teardown) still exits 0", function()
+    -- The script has nothing left to do and ends; its finalizer, run after the loop closed,
+    -- waits for a file so the signal lands in teardown for sure. libev restores the default
+    -- action when its watchers stop: the signal killed the process there (a supervisor
+    -- stopping a bot that had just finished: exit by signal 15 instead of 0).
+    local go = os.tmpname()
+    os.remove(go)
+    local p = H.start([==[
+      local late = setmetatable({}, { __gc = function()
+        print("TEARDOWN")
+        local t = os.time()
+        while not io.open(arg[1], "r") and os.time() - t < 20 do end
+        print("DONE")
+      end })
+      local mw = require "moonwire"
+      mw.Timer.add(0.01, function() print("FIRED") end, nil, false)
+    ]==], { go })
+    p:wait_line("^TEARDOWN$", 10)
+    p:kill("sigterm")
+    assert(io.open(go, "w")):close()
+    local code, signal = p:wait(30)
+    os.remove(go)
+    assert.equal(0, code, p:describe())
+    assert.equal(0, signal, p:describe())
+    assert.same({ "FIRED", "TEARDOWN", "DONE" }, p.lines)
+  end)
+
   it("writing to a connection the peer has reset does not raise SIGPIPE", function()
     -- The server resets the connection after the first line. The client stopped reading,
     -- so it only learns of the reset from its writes: EPIPE, never a SIGPIPE death.

@@ -15,6 +15,7 @@
  * catches the interruption, or blocks in C) and takes the default action. */
 static volatile sig_atomic_t stop_signal_unhandled;
 static mw_loop *volatile stop_signal_loop;
+static void install_stop_handler(int signum);
 
 static void run_tasks(mw_loop *l)
 {
@@ -66,8 +67,19 @@ void mw_loop_close(mw_loop *l)
     ev_prepare_stop(l->ev, &l->prepare);
     if (ev_is_active(&l->idle)) ev_idle_stop(l->ev, &l->idle);
     if (stop_signal_loop == l) stop_signal_loop = NULL;
+    int had_stop_signals = ev_is_active(&l->sig[1]);
     for (int i = 0; i < 3; i++)
         if (ev_is_active(&l->sig[i])) { ev_ref(l->ev); ev_signal_stop(l->ev, &l->sig[i]); }
+    /* The process is ending (the loop closes from lua_close): libev put back
+     * the default action, and a SIGINT/SIGTERM sent now (a supervisor that
+     * stops a bot which has just finished by itself) would kill it with the
+     * signal instead of letting it exit 0. Keep the handler: with no loop,
+     * the first one is absorbed, a second takes the default action. */
+    if (had_stop_signals) {
+        stop_signal_unhandled = 0;
+        install_stop_handler(SIGINT);
+        install_stop_handler(SIGTERM);
+    }
     ev_loop_destroy(l->ev);
     l->ev = NULL;
 }
@@ -127,9 +139,21 @@ static void stop_signal_handler(int signum)
     }
     stop_signal_unhandled = 1;
     mw_loop *l = stop_signal_loop;
-    if (l && l->on_interrupt) l->on_interrupt(l->signal_ud);
-    ev_feed_signal(signum);
+    if (l) {
+        if (l->on_interrupt) l->on_interrupt(l->signal_ud);
+        ev_feed_signal(signum);
+    }
     errno = saved;
+}
+
+static void install_stop_handler(int signum)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stop_signal_handler;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(signum, &sa, NULL);
 }
 
 void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *),
@@ -146,12 +170,7 @@ void mw_loop_watch_signals(mw_loop *l, void (*fn)(mw_loop *, int, void *),
         ev_signal_start(l->ev, &l->sig[i]);
         ev_unref(l->ev);
         if (sigs[i] == SIGHUP) continue; /* a reload interrupts nothing */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = stop_signal_handler;
-        sigfillset(&sa.sa_mask);
-        sa.sa_flags = SA_RESTART;
-        sigaction(sigs[i], &sa, NULL);
+        install_stop_handler(sigs[i]);
     }
 }
 
