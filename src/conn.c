@@ -81,11 +81,11 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     mw_timer_init(&c->reconnect_timer, l, reconnect_cb, c, 1);
     mw_timer_init(&c->trim, l, trim_cb, c, 0);
     c->errs_tail = &c->errs;
-    c->max_send_buffer = 1024 * 1024;
-    c->max_package = 10 * 1024 * 1024;
-    c->connect_timeout = 10;
-    c->handshake_timeout = 10;
-    c->close_timeout = 5;
+    c->opt.max_send_buffer = 1024 * 1024;
+    c->opt.max_package = 10 * 1024 * 1024;
+    c->opt.connect_timeout = 10;
+    c->opt.handshake_timeout = 10;
+    c->opt.close_timeout = 5;
     return c;
 }
 
@@ -125,11 +125,7 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
 {
-    dst->max_send_buffer = src->max_send_buffer;
-    dst->max_package = src->max_package;
-    dst->connect_timeout = src->connect_timeout;
-    dst->handshake_timeout = src->handshake_timeout;
-    dst->close_timeout = src->close_timeout;
+    dst->opt = src->opt;
     dst->ping_interval = src->ping_interval;
     dst->ping_timeout = src->ping_timeout;
     dst->ws_binary = src->ws_binary;
@@ -350,7 +346,7 @@ static void connected(mw_conn *c)
     mw_conn_deadline(c, 0);
     int r = c->tp->open ? c->tp->open(c) : 0;
     if (r == 0) mw_conn_transport_ready(c);
-    else if (r > 0) mw_conn_deadline(c, c->handshake_timeout);
+    else if (r > 0) mw_conn_deadline(c, c->opt.handshake_timeout);
 }
 
 void mw_conn_transport_ready(mw_conn *c)
@@ -359,7 +355,7 @@ void mw_conn_transport_ready(mw_conn *c)
     c->status = MW_ST_ESTABLISHED;
     if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
     if (c->ev->on_connect) {
-        c->ev->on_connect(c);
+        c->ev->on_connect(c->ud);
         if (c->gen != gen || c->status != MW_ST_ESTABLISHED) return;
     }
     if (c->proto->start) {
@@ -462,7 +458,7 @@ int mw_conn_connect(mw_conn *c)
         if (code) { mw_conn_fail(c, code, "%s", msg); return 0; }
     }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
-    if (c->connect_timeout > 0) mw_conn_deadline(c, c->connect_timeout);
+    if (c->opt.connect_timeout > 0) mw_conn_deadline(c, c->opt.connect_timeout);
     char err[256] = "";
     struct mw_dns *dns = mw_loop_dns(c->loop, err, sizeof err);
     if (!dns) {
@@ -489,7 +485,7 @@ static void close_expired(mw_conn *c)
         } else if (c->out.len) {
             code = MW_E_TIMEOUT;
             snprintf(msg, sizeof msg, "close %s: %zu bytes still unsent after %gs",
-                     c->url_str, c->out.len, c->close_timeout);
+                     c->url_str, c->out.len, c->opt.close_timeout);
         }
     }
     if (code) mw_conn_fail(c, code, "%s", msg);
@@ -503,12 +499,12 @@ static void deadline_cb(mw_timer *t, void *ud)
     if (c->status == MW_ST_CONNECTING && c->fd >= 0 && ev_cb(&c->wio) == write_cb) {
         /* TCP is up (see can_flush): the transport's handshake (TLS) is late */
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
-                     c->tp->name, c->url_str, c->handshake_timeout);
+                     c->tp->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CONNECTING) {
-        mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->connect_timeout);
+        mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->opt.connect_timeout);
     } else if (c->status == MW_ST_ESTABLISHED && !c->proto_ready) {
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
-                     c->proto->name, c->url_str, c->handshake_timeout);
+                     c->proto->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CLOSING) {
         close_expired(c);
     }
@@ -606,13 +602,18 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
     mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
 }
 
+int mw_conn_interrupted(const mw_conn *c, unsigned gen)
+{
+    /* CLOSING goes on: a ws peer's messages after our close frame still
+     * count; a stream protocol's close pauses input. */
+    return c->gen != gen || c->paused || c->status == MW_ST_CLOSED;
+}
+
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
 {
     unsigned gen = c->gen;
-    if (c->ev->on_message) {
-        c->ev->on_message(c, p, n, kind);
-    }
-    return c->gen != gen || c->paused || c->status != MW_ST_ESTABLISHED;
+    if (c->ev->on_message) c->ev->on_message(c->ud, p, n, kind);
+    return mw_conn_interrupted(c, gen);
 }
 
 void mw_conn_pause(mw_conn *c)
@@ -648,7 +649,7 @@ static void flush(mw_conn *c)
         if (n > 0) {
             mw_buf_consume(&c->out, (size_t)n);
             c->bytes_written += (uint64_t)n;
-            if (c->want_drained && mw_conn_queued(c) < c->max_send_buffer) {
+            if (c->want_drained && mw_conn_queued(c) < c->opt.max_send_buffer) {
                 /* below the limit again: the protocol appends what it held back */
                 c->want_drained = 0;
                 c->proto->drained(c);
@@ -674,7 +675,7 @@ static void flush(mw_conn *c)
     if (c->buffer_full && !mw_conn_queued(c)) {
         c->buffer_full = 0;
         if (c->ev->on_buffer_drain) {
-            c->ev->on_buffer_drain(c);
+            c->ev->on_buffer_drain(c->ud);
             if (c->gen != gen) return;
         }
     }
@@ -699,9 +700,9 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
     if (c->status == MW_ST_CLOSING || c->status == MW_ST_CLOSED) return 0;
     if (c->flush_then_close) return 0;
     /* before the handshake too: what waits for it is queued like the rest */
-    if (mw_conn_queued(c) >= c->max_send_buffer) {
+    if (mw_conn_queued(c) >= c->opt.max_send_buffer) {
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: send buffer full (%zu bytes), message dropped",
-                      c->url_str, c->max_send_buffer);
+                      c->url_str, c->opt.max_send_buffer);
         return 0;
     }
     c->proto_err[0] = 0;
@@ -709,7 +710,7 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
         return -1;
     }
-    if (mw_conn_queued(c) >= c->max_send_buffer && !c->buffer_full) {
+    if (mw_conn_queued(c) >= c->opt.max_send_buffer && !c->buffer_full) {
         c->buffer_full = 1;
         c->pending |= PEND_BUFFER_FULL;
     }
@@ -729,18 +730,26 @@ void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n)
     c->status = MW_ST_CLOSING;
     c->close_error = 1;
     if (c->proto->close && c->proto->close(c, code, reason, n)) {
-        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_deadline(c, c->opt.close_timeout);
         mw_conn_want_flush(c);
         return;
     }
     mw_conn_pause(c);
     c->flush_then_close = 1;
     if (!c->out.len) { mw_conn_teardown(c); return; }
-    mw_conn_deadline(c, c->close_timeout);
+    mw_conn_deadline(c, c->opt.close_timeout);
     mw_loop_schedule(c->loop, &c->task);
 }
 
-void mw_conn_finish(mw_conn *c) { mw_conn_close(c, 1000, NULL, 0); }
+void mw_conn_finish(mw_conn *c) { mw_conn_close(c, MW_CLOSE_NORMAL, NULL, 0); }
+
+void mw_conn_going_away(mw_conn *c)
+{
+    static const char reason[] = "going away";
+    mw_conn_cancel_reconnect(c);
+    if (c->status == MW_ST_ESTABLISHED) mw_conn_close(c, MW_CLOSE_GOING_AWAY, reason, sizeof reason - 1);
+    else if (c->status == MW_ST_CONNECTING) mw_conn_destroy(c);
+}
 
 void mw_conn_destroy(mw_conn *c)
 {
@@ -784,7 +793,7 @@ static void conn_task(mw_task *t)
         batch = e->next;
         c->nerr--;
         if (c->ev->on_error) {
-            c->ev->on_error(c, e->code, e->msg);
+            c->ev->on_error(c->ud, e->code, e->msg);
         }
         free(e);
     }
@@ -794,7 +803,7 @@ static void conn_task(mw_task *t)
         mw_buf_shrink(&c->in, 0);
         mw_buf_shrink(&c->out, 0);
         if (c->ev->on_close) {
-            c->ev->on_close(c);
+            c->ev->on_close(c->ud);
         }
         return;
     }
@@ -802,7 +811,7 @@ static void conn_task(mw_task *t)
     if (c->pending & PEND_BUFFER_FULL) {
         c->pending &= ~PEND_BUFFER_FULL;
         if (c->ev->on_buffer_full) {
-            c->ev->on_buffer_full(c);
+            c->ev->on_buffer_full(c->ud);
             if (c->gen != gen) return;
         }
     }
@@ -850,5 +859,33 @@ int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port)
 
 int mw_conn_family(const mw_conn *c)
 {
-    return c->peerlen ? c->peer.ss_family : 0;
+    if (!c->peerlen) return 0;
+    return c->peer.ss_family == AF_INET6 ? 6 : c->peer.ss_family == AF_INET ? 4 : 0;
+}
+
+/* ---- accessors ---- */
+
+unsigned long mw_conn_id(const mw_conn *c) { return c->id; }
+void *mw_conn_ud(const mw_conn *c) { return c->ud; }
+int mw_conn_status(const mw_conn *c) { return c->status; }
+mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
+int mw_conn_tls(const mw_conn *c) { return c->use_tls; }
+void mw_conn_set_tls(mw_conn *c, int on) { c->use_tls = on; }
+size_t mw_conn_recv_queued(const mw_conn *c) { return c->in.len; }
+size_t mw_conn_send_queued(const mw_conn *c) { return mw_conn_queued(c); }
+int mw_conn_buffer_full(const mw_conn *c) { return mw_conn_queued(c) >= c->opt.max_send_buffer; }
+int mw_conn_reconnect_pending(const mw_conn *c) { return mw_timer_active(&c->reconnect_timer); }
+const char *mw_conn_current_url(const mw_conn *c) { return c->url_str; }
+int mw_conn_current_scheme(const mw_conn *c) { return c->url.scheme; }
+
+void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written)
+{
+    *read = c->bytes_read;
+    *written = c->bytes_written;
+}
+
+int mw_conn_live(const mw_conn *c)
+{
+    return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
+           mw_timer_active(&c->reconnect_timer);
 }

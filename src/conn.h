@@ -25,21 +25,38 @@ enum mw_err {
 /* What kind of message send() makes, and what kind a received one is. */
 enum mw_kind { MW_KIND_NONE = 0, MW_KIND_TEXT = 1, MW_KIND_BINARY = 2, MW_KIND_RAW = 3 };
 
-/* Events towards the owner (the Lua binding). Each may run arbitrary user
- * code that closes, destroys, reconnects or sends on the connection. */
+/* Close codes the connection layer itself asks for (ws close frames; other
+ * protocols ignore the code): a script's close() without one, and the close
+ * of every connection when the program stops or a reload drops one. */
+#define MW_CLOSE_NORMAL 1000
+#define MW_CLOSE_GOING_AWAY 1001
+
+/* Events towards the owner (the Lua binding), each given the owner's data
+ * (ud of mw_conn_new). Each may run arbitrary user code that closes,
+ * destroys, reconnects or sends on the connection. */
 typedef struct mw_conn_events {
-    void (*on_connect)(mw_conn *c);
-    void (*on_message)(mw_conn *c, const char *p, size_t n, int kind);
-    void (*on_error)(mw_conn *c, int code, const char *msg);
-    void (*on_close)(mw_conn *c);
-    void (*on_buffer_full)(mw_conn *c);
-    void (*on_buffer_drain)(mw_conn *c);
-    void (*on_ws_connect)(mw_conn *c, const char *head, size_t n);
-    void (*on_ws_close)(mw_conn *c, int code, const char *reason, size_t n);
+    void (*on_connect)(void *ud);
+    void (*on_message)(void *ud, const char *p, size_t n, int kind);
+    void (*on_error)(void *ud, int code, const char *msg);
+    void (*on_close)(void *ud);
+    void (*on_buffer_full)(void *ud);
+    void (*on_buffer_drain)(void *ud);
+    void (*on_ws_connect)(void *ud, const char *head, size_t n);
+    void (*on_ws_close)(void *ud, int code, const char *reason, size_t n);
     /* Returns nonzero to let the automatic pong go out. */
-    int (*on_ws_ping)(mw_conn *c, const char *p, size_t n);
-    void (*on_ws_pong)(mw_conn *c, const char *p, size_t n);
+    int (*on_ws_ping)(void *ud, const char *p, size_t n);
+    void (*on_ws_pong)(void *ud, const char *p, size_t n);
 } mw_conn_events;
+
+/* The generic options, read at the next use (a connect, a send); the owner
+ * reads and writes them through mw_conn_options. */
+typedef struct mw_conn_opts {
+    size_t max_send_buffer;    /* maxSendBufferSize */
+    size_t max_package;        /* maxPackageSize */
+    double connect_timeout;
+    double handshake_timeout;
+    double close_timeout;      /* closeTimeout: close handshake or final flush */
+} mw_conn_opts;
 
 /* I/O results of transport reads and writes. */
 #define MW_IO_AGAIN (-1)
@@ -159,12 +176,7 @@ struct mw_conn {
     int want_drained;          /* call proto->drained when c->out is below the limit */
     int proto_ready;           /* application data may flow */
 
-    /* options */
-    size_t max_send_buffer;
-    size_t max_package;
-    double connect_timeout;
-    double handshake_timeout;
-    double close_timeout;      /* closeTimeout: close handshake or final flush */
+    mw_conn_opts opt;
     double ping_interval;
     double ping_timeout;
     int ws_binary;             /* websocketType: 0 text frames, 1 binary */
@@ -215,7 +227,36 @@ const char *mw_conn_status_name(int status);
 /* Address strings of the peer and the local end; 0 or -1 when not connected. */
 int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port);
 int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port);
+/* 4 or 6: the address family of the peer of the current (or last) connect;
+ * 0 when none was reached. */
 int mw_conn_family(const mw_conn *c);
+/* Accessors for the owner: the connection's state is private. */
+unsigned long mw_conn_id(const mw_conn *c);
+/* The owner's data given to mw_conn_new. */
+void *mw_conn_ud(const mw_conn *c);
+int mw_conn_status(const mw_conn *c);
+mw_conn_opts *mw_conn_options(mw_conn *c);
+/* TLS at the next connect (the `transport` option; wss:// sets it). */
+int mw_conn_tls(const mw_conn *c);
+void mw_conn_set_tls(mw_conn *c, int on);
+void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written);
+/* Received bytes not yet consumed by the protocol (a partial message). */
+size_t mw_conn_recv_queued(const mw_conn *c);
+/* Bytes waiting to be sent in every queue (see mw_conn_queued). */
+size_t mw_conn_send_queued(const mw_conn *c);
+/* Queued bytes at or past maxSendBufferSize. */
+int mw_conn_buffer_full(const mw_conn *c);
+/* A reconnect timer is running. */
+int mw_conn_reconnect_pending(const mw_conn *c);
+/* Connecting, open, or a reconnect pending (not: closing, closed). */
+int mw_conn_live(const mw_conn *c);
+/* The URL of the current (or last) connect, where mw_conn_url gives the
+ * next one. */
+const char *mw_conn_current_url(const mw_conn *c);
+int mw_conn_current_scheme(const mw_conn *c);
+/* The program stops or a reload drops c: cancel a reconnect, close an open
+ * connection with MW_CLOSE_GOING_AWAY, drop one still connecting. */
+void mw_conn_going_away(mw_conn *c);
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n);
 /* Take src's options (sizes, timeouts, ws settings, headers, transport)
  * into dst, for a hot reload that hands a live connection new settings.
@@ -243,8 +284,12 @@ void mw_conn_proto_ready(mw_conn *c);
 void mw_conn_fail(mw_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Queue an on_error without closing. */
 void mw_conn_error(mw_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Deliver one message. Returns nonzero when parsing must stop (the user
- * paused, closed, destroyed or reconnected the connection meanwhile). */
+/* The one re-entry check, after any call into the owner made while the
+ * session of generation gen (c->gen before the call) was taking input:
+ * nonzero when parsing must stop (the owner paused, destroyed or
+ * reconnected the connection meanwhile). */
+int mw_conn_interrupted(const mw_conn *c, unsigned gen);
+/* Deliver one message. Returns mw_conn_interrupted after it. */
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind);
 /* Ensure queued output is flushed before the loop polls. */
 void mw_conn_want_flush(mw_conn *c);

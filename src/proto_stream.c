@@ -32,14 +32,14 @@ static void decoded_input(mw_conn *c, int (*decode)(const char *, size_t, size_t
     while (c->in.len) {
         const char *p = mw_buf_head(&c->in);
         mw_decoded d;
-        int r = decode(p, c->in.len, c->max_package, &d);
+        int r = decode(p, c->in.len, c->opt.max_package, &d);
         if (r == MW_DEC_NEED) {
             if (d.need > c->in.len) mw_buf_reserve(&c->in, d.need - c->in.len); /* one allocation for the rest */
             return;
         }
         if (r == MW_DEC_TOO_LARGE) {
             mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: %s of %s%zu bytes exceeds maxPackageSize (%zu bytes)",
-                         c->url_str, what, d.need ? "at least " : "", d.len, c->max_package);
+                         c->url_str, what, d.need ? "at least " : "", d.len, c->opt.max_package);
             return;
         }
         if (r == MW_DEC_INVALID) {

@@ -48,7 +48,7 @@ static int err_class(int err)
 
 static int stop_flag(mw_conn *c, unsigned gen)
 {
-    return (c->gen != gen || c->paused || c->status == MW_ST_CLOSED) ? WS_CB_STOP : 0;
+    return mw_conn_interrupted(c, gen) ? WS_CB_STOP : 0;
 }
 
 static void ping_cb(mw_timer *t, void *ud);
@@ -67,7 +67,7 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
     if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
     mw_conn_proto_ready(c);
     if (c->ev->on_ws_connect) {
-        c->ev->on_ws_connect(c, head, n);
+        c->ev->on_ws_connect(c->ud, head, n);
     }
     return stop_flag(c, gen);
 }
@@ -76,11 +76,7 @@ static int on_message(void *ud, int is_text, const char *p, size_t n)
 {
     mw_conn *c = ud;
     if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return WS_CB_STOP;
-    unsigned gen = c->gen;
-    if (c->ev->on_message) {
-        c->ev->on_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY);
-    }
-    return stop_flag(c, gen);
+    return mw_conn_emit_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY) ? WS_CB_STOP : 0;
 }
 
 static int on_ping(void *ud, const char *p, size_t n)
@@ -89,7 +85,7 @@ static int on_ping(void *ud, const char *p, size_t n)
     unsigned gen = c->gen;
     int pong = 1;
     if (c->ev->on_ws_ping) {
-        pong = c->ev->on_ws_ping(c, p, n);
+        pong = c->ev->on_ws_ping(c->ud, p, n);
     }
     if (c->gen != gen) {
         /* The callback tore the session down (reConnect, destroy): the pong
@@ -98,7 +94,7 @@ static int on_ping(void *ud, const char *p, size_t n)
     }
     if (pong) {
         ws_state *st = c->proto_state;
-        if (mw_conn_queued(c) >= c->max_send_buffer) {
+        if (mw_conn_queued(c) >= c->opt.max_send_buffer) {
             /* A peer that pings faster than it reads must not grow the send
              * queue without bound: past maxSendBufferSize the pong waits,
              * replacing any older one still owed, until the queue drains. */
@@ -135,7 +131,7 @@ static int on_pong(void *ud, const char *p, size_t n)
     mw_conn *c = ud;
     unsigned gen = c->gen;
     if (c->ev->on_ws_pong) {
-        c->ev->on_ws_pong(c, p, n);
+        c->ev->on_ws_pong(c->ud, p, n);
     }
     return stop_flag(c, gen);
 }
@@ -146,9 +142,9 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     unsigned gen = c->gen;
     /* Our reply is in c->out; the server closes TCP first, within a bound. */
     if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
-    mw_conn_deadline(c, c->close_timeout);
+    mw_conn_deadline(c, c->opt.close_timeout);
     if (c->ev->on_ws_close) {
-        c->ev->on_ws_close(c, code, reason, n);
+        c->ev->on_ws_close(c->ud, code, reason, n);
     }
     return stop_flag(c, gen);
 }
@@ -171,10 +167,10 @@ static void on_fail(void *ud, int err, const char *msg)
 static void engine_init(mw_conn *c, ws_state *st)
 {
     ws_config cfg = {0};
-    cfg.max_message = c->max_package;
+    cfg.max_message = c->opt.max_package;
     /* Large frames complete in the connection's read buffer (bounded by
      * maxPackageSize, as reassembly would be) and go to Lua from there. */
-    cfg.defer_max = c->max_package;
+    cfg.defer_max = c->opt.max_package;
     cfg.ev.ud = c;
     cfg.ev.on_open = on_open;
     cfg.ev.on_message = on_message;
@@ -312,7 +308,7 @@ static int ws_start(mw_conn *c)
     }
     mw_buf_free(&st->pre);
     st->pre_wire = 0;
-    mw_conn_deadline(c, c->handshake_timeout);
+    mw_conn_deadline(c, c->opt.handshake_timeout);
     return 0;
 }
 
@@ -345,7 +341,7 @@ static void ws_input(mw_conn *c)
         c->status = MW_ST_CLOSING;
         mw_conn_pause(c);
         c->flush_then_close = 1;
-        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_deadline(c, c->opt.close_timeout);
         mw_conn_want_flush(c);
         return;
     }
@@ -391,7 +387,7 @@ static int ws_close(mw_conn *c, int code, const char *reason, size_t n)
     if (r == WS_E_BAD_CODE || r == WS_E_BAD_REASON) {
         mw_conn_error(c, MW_E_SEND_FAIL, "close %s: %s (%d); closing with 1000 instead", c->url_str,
                       ws_strerror(r), code);
-        r = ws_client_close(&st->ws, 1000, NULL, 0, &c->out);
+        r = ws_client_close(&st->ws, MW_CLOSE_NORMAL, NULL, 0, &c->out);
     }
     mw_timer_stop(&st->ping);
     return r == 0 ? 1 : 0;
@@ -418,17 +414,17 @@ static int ws_close_expired(mw_conn *c, char *msg, size_t cap)
     int s = st ? ws_client_state(&st->ws) : WS_STATE_FAILED;
     if (s == WS_STATE_CLOSING && c->out.len) {
         snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs, our close frame among them",
-                 c->url_str, c->out.len, c->close_timeout);
+                 c->url_str, c->out.len, c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     if (s == WS_STATE_CLOSING) {
         snprintf(msg, cap, "close %s: no close frame from the server within %gs",
-                 c->url_str, c->close_timeout);
+                 c->url_str, c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     if (s == WS_STATE_HANDSHAKE && c->out.len) {
         snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs", c->url_str, c->out.len,
-                 c->close_timeout);
+                 c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     return 0;   /* close frames exchanged (the server kept TCP open), or failed already */
@@ -459,7 +455,7 @@ static void ping_cb(mw_timer *t, void *ud)
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
-    int skipped = mw_conn_queued(c) >= c->max_send_buffer;
+    int skipped = mw_conn_queued(c) >= c->opt.max_send_buffer;
     if (!skipped && ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
     /* The wait runs from the first ping after the last byte read: a ping
      * that follows new data starts it again (dropping an expiry due now,
