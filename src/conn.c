@@ -46,12 +46,6 @@ const char *mw_conn_status_name(int s)
     }
 }
 
-void mw_conn_set_str(char **slot, const char *s)
-{
-    free(*slot);
-    *slot = s ? strdup(s) : NULL;
-}
-
 mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
                      char *err, size_t errcap)
 {
@@ -126,12 +120,9 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
 {
     dst->opt = src->opt;
-    dst->ping_interval = src->ping_interval;
-    dst->ping_timeout = src->ping_timeout;
-    dst->ws_binary = src->ws_binary;
     dst->use_tls = src->use_tls; /* read at the next connect only */
-    mw_conn_set_str(&dst->ws_origin, src->ws_origin);
-    mw_conn_set_str(&dst->ws_protocols, src->ws_protocols);
+    const mw_conn_conf_vt *vt = src->conf_vt ? src->conf_vt : dst->conf_vt;
+    if (vt && vt->copy(dst, src) != 0) return -1;
     return mw_conn_set_headers(dst, src->headers, src->nheaders);
 }
 
@@ -207,9 +198,7 @@ void mw_conn_free(mw_conn *c)
     mw_url_free(&c->url);
     free(c->url_str);
     drop_next_url(c);
-    free(c->ws_origin);
-    free(c->ws_protocols);
-    free(c->ws_chosen_protocol);
+    if (c->conf_vt) c->conf_vt->free(c->conf);
     free_headers(c);
     free(c);
 }

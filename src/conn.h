@@ -41,12 +41,18 @@ typedef struct mw_conn_events {
     void (*on_close)(void *ud);
     void (*on_buffer_full)(void *ud);
     void (*on_buffer_drain)(void *ud);
-    void (*on_ws_connect)(void *ud, const char *head, size_t n);
-    void (*on_ws_close)(void *ud, int code, const char *reason, size_t n);
-    /* Returns nonzero to let the automatic pong go out. */
-    int (*on_ws_ping)(void *ud, const char *p, size_t n);
-    void (*on_ws_pong)(void *ud, const char *p, size_t n);
 } mw_conn_events;
+
+/* What a layer keeps for the connection's whole life beyond the generic
+ * options (a protocol's own options and events, what its last session
+ * negotiated): one slot, owned by the layer that fills it, which the
+ * connection frees and copies without knowing what it holds. */
+typedef struct mw_conn_conf_vt {
+    void (*free)(void *conf);
+    /* For a reload: dst's conf takes src's options (either conf may be
+     * absent). 0, or -1 when out of memory. */
+    int (*copy)(mw_conn *dst, const mw_conn *src);
+} mw_conn_conf_vt;
 
 /* The generic options, read at the next use (a connect, a send); the owner
  * reads and writes them through mw_conn_options. */
@@ -177,14 +183,10 @@ struct mw_conn {
     int proto_ready;           /* application data may flow */
 
     mw_conn_opts opt;
-    double ping_interval;
-    double ping_timeout;
-    int ws_binary;             /* websocketType: 0 text frames, 1 binary */
-    char *ws_origin;
-    char *ws_protocols;
     mw_header *headers;
     int nheaders;
-    char *ws_chosen_protocol;
+    void *conf;                /* see mw_conn_conf_vt */
+    const mw_conn_conf_vt *conf_vt;
 
     uint64_t bytes_read, bytes_written;
 };
@@ -258,7 +260,7 @@ int mw_conn_current_scheme(const mw_conn *c);
  * connection with MW_CLOSE_GOING_AWAY, drop one still connecting. */
 void mw_conn_going_away(mw_conn *c);
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n);
-/* Take src's options (sizes, timeouts, ws settings, headers, transport)
+/* Take src's options (sizes, timeouts, the layer's conf, headers, transport)
  * into dst, for a hot reload that hands a live connection new settings.
  * 0 or -1 (memory). */
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src);
@@ -275,7 +277,6 @@ const mw_url *mw_conn_next_url(const mw_conn *c);
 /* A connection that never connected reads as CLOSED from now on (a reload's
  * declaration of a connection the script had ended); no event. */
 void mw_conn_mark_closed(mw_conn *c);
-void mw_conn_set_str(char **slot, const char *s);
 
 /* For transports and protocols. */
 void mw_conn_transport_ready(mw_conn *c);

@@ -1,12 +1,106 @@
 /* proto_ws: the ws:// protocol layer, the only glue between a connection and
  * the sans-I/O engine in ws/. Knows nothing of Lua or sockets. */
-#include "conn.h"
+#include "proto_ws.h"
 #include "crypto.h"
 #include "ws/ws_client.h"
 #include "ws/ws_utf8.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The connection's ws conf (see mw_conn_conf_vt): made on first use. */
+typedef struct ws_conf {
+    mw_ws_opts o;
+    const mw_ws_events *ev;   /* NULL: none */
+    char *chosen;             /* the last handshake's subprotocol, NULL until one completes */
+} ws_conf;
+
+static const mw_ws_opts no_opts;
+
+static void conf_free(void *p)
+{
+    ws_conf *f = p;
+    if (!f) return;
+    free(f->o.origin);
+    free(f->o.protocols);
+    free(f->chosen);
+    free(f);
+}
+
+static int conf_copy(mw_conn *dst, const mw_conn *src);
+
+static const mw_conn_conf_vt ws_conf_vt = {.free = conf_free, .copy = conf_copy};
+
+static ws_conf *conf(mw_conn *c)
+{
+    if (c->conf) return c->conf;
+    ws_conf *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    c->conf = f;
+    c->conf_vt = &ws_conf_vt;
+    return f;
+}
+
+static const ws_conf *conf_get(const mw_conn *c) { return c->conf; }
+
+static const mw_ws_events *events(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    return f ? f->ev : NULL;
+}
+
+const mw_ws_opts *mw_ws_options_get(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    return f ? &f->o : &no_opts;
+}
+
+mw_ws_opts *mw_ws_options(mw_conn *c)
+{
+    ws_conf *f = conf(c);
+    return f ? &f->o : NULL;
+}
+
+int mw_ws_set_events(mw_conn *c, const mw_ws_events *ev)
+{
+    if (c->proto != &mw_proto_ws) return 0;
+    ws_conf *f = conf(c);
+    if (!f) return -1;
+    f->ev = ev;
+    return 0;
+}
+
+int mw_ws_set_origin(mw_conn *c, const char *s)
+{
+    ws_conf *f = conf(c);
+    return f ? mw_str_set(&f->o.origin, s) : -1;
+}
+
+int mw_ws_set_protocols(mw_conn *c, const char *s)
+{
+    ws_conf *f = conf(c);
+    return f ? mw_str_set(&f->o.protocols, s) : -1;
+}
+
+const char *mw_ws_client_protocol(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    if (!f) return NULL;
+    return f->chosen ? f->chosen : f->o.protocols;
+}
+
+/* The options only: dst keeps its events and what it negotiated. */
+static int conf_copy(mw_conn *dst, const mw_conn *src)
+{
+    const mw_ws_opts *so = mw_ws_options_get(src);
+    ws_conf *f = conf(dst);
+    if (!f) return -1;
+    f->o.ping_interval = so->ping_interval;
+    f->o.ping_timeout = so->ping_timeout;
+    f->o.binary = so->binary;
+    if (mw_str_set(&f->o.origin, so->origin) != 0) return -1;
+    return mw_str_set(&f->o.protocols, so->protocols);
+}
 
 typedef struct ws_state {
     ws_client ws;
@@ -59,16 +153,15 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     unsigned gen = c->gen;
+    ws_conf *f = c->conf;     /* made by ws_start */
     /* "" when the server chose none: websocketClientProtocol then reads as
      * no subprotocol, not as the list that was offered. */
-    free(c->ws_chosen_protocol);
-    c->ws_chosen_protocol = strndup(sp ? sp : "", sp ? spn : 0);
+    free(f->chosen);
+    f->chosen = strndup(sp ? sp : "", sp ? spn : 0);
     mw_conn_deadline(c, 0);
-    if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
+    if (f->o.ping_interval > 0) mw_timer_start(&st->ping, f->o.ping_interval, f->o.ping_interval);
     mw_conn_proto_ready(c);
-    if (c->ev->on_ws_connect) {
-        c->ev->on_ws_connect(c->ud, head, n);
-    }
+    if (f->ev && f->ev->on_connect) f->ev->on_connect(c->ud, head, n);
     return stop_flag(c, gen);
 }
 
@@ -84,9 +177,8 @@ static int on_ping(void *ud, const char *p, size_t n)
     mw_conn *c = ud;
     unsigned gen = c->gen;
     int pong = 1;
-    if (c->ev->on_ws_ping) {
-        pong = c->ev->on_ws_ping(c->ud, p, n);
-    }
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_ping) pong = ev->on_ping(c->ud, p, n);
     if (c->gen != gen) {
         /* The callback tore the session down (reConnect, destroy): the pong
          * would land in the buffer the next connection starts from. */
@@ -130,9 +222,8 @@ static int on_pong(void *ud, const char *p, size_t n)
 {
     mw_conn *c = ud;
     unsigned gen = c->gen;
-    if (c->ev->on_ws_pong) {
-        c->ev->on_ws_pong(c->ud, p, n);
-    }
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_pong) ev->on_pong(c->ud, p, n);
     return stop_flag(c, gen);
 }
 
@@ -143,9 +234,8 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     /* Our reply is in c->out; the server closes TCP first, within a bound. */
     if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
     mw_conn_deadline(c, c->opt.close_timeout);
-    if (c->ev->on_ws_close) {
-        c->ev->on_ws_close(c->ud, code, reason, n);
-    }
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_close) ev->on_close(c->ud, code, reason, n);
     return stop_flag(c, gen);
 }
 
@@ -201,7 +291,7 @@ static int opcode_for(mw_conn *c, int kind)
 {
     if (kind == MW_KIND_TEXT) return WS_OP_TEXT;
     if (kind == MW_KIND_BINARY) return WS_OP_BINARY;
-    return c->ws_binary ? WS_OP_BINARY : WS_OP_TEXT;
+    return mw_ws_options_get(c)->binary ? WS_OP_BINARY : WS_OP_TEXT;
 }
 
 static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int kind)
@@ -222,6 +312,7 @@ static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int ki
  * of memory. */
 static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
 {
+    const mw_ws_opts *o = mw_ws_options_get(c);
     *hs = NULL;
     if (c->nheaders) {
         *hs = calloc((size_t)c->nheaders, sizeof **hs);
@@ -238,8 +329,8 @@ static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
         .port = c->url.port_given ? c->url.port : 0,
         .secure = c->url.tls,
         .path = c->url.path, .path_len = strlen(c->url.path),
-        .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
-        .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
+        .origin = o->origin, .origin_len = o->origin ? strlen(o->origin) : 0,
+        .protocols = o->protocols, .protocols_len = o->protocols ? strlen(o->protocols) : 0,
         .user_agent = MW_USER_AGENT, .user_agent_len = sizeof MW_USER_AGENT - 1,
         .headers = *hs, .nheaders = (size_t)c->nheaders,
     };
@@ -269,10 +360,11 @@ static int ws_check(mw_conn *c, char *msg, size_t cap)
 static int ws_start(mw_conn *c)
 {
     ws_state *st = state(c);
-    if (!st) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
+    ws_conf *f = conf(c);
+    if (!st || !f) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
     /* until this handshake completes, websocketClientProtocol reads as the offer */
-    free(c->ws_chosen_protocol);
-    c->ws_chosen_protocol = NULL;
+    free(f->chosen);
+    f->chosen = NULL;
     /* Options set after an early send() (which made st) count: the engine has
      * not started, so nothing is lost by configuring it afresh. */
     engine_init(c, st);
@@ -462,11 +554,12 @@ static void ping_cb(mw_timer *t, void *ud)
      * which would find that data), so a peer that goes quiet is failed
      * within interval + timeout. A wait due now with nothing read since
      * its ping is left to fail. */
-    if (c->ping_timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
+    double timeout = mw_ws_options_get(c)->ping_timeout;
+    if (timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
         st->read_at_ping = c->bytes_read;
         st->written_at_ping = c->bytes_written;
         st->ping_skipped = skipped;
-        mw_timer_start(&st->pong_wait, c->ping_timeout, 0);
+        mw_timer_start(&st->pong_wait, timeout, 0);
     }
 }
 
@@ -476,12 +569,13 @@ static void pong_wait_cb(mw_timer *t, void *ud)
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     if (!st || c->bytes_read != st->read_at_ping) return;
+    double timeout = mw_ws_options_get(c)->ping_timeout;
     if (!st->ping_skipped)
         mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: no pong or data within %gs after a ping", c->url_str,
-                     c->ping_timeout);
+                     timeout);
     else if (c->bytes_written == st->written_at_ping)
         mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: the server neither sent nor read anything within %gs "
-                     "(send buffer full, ping not sent)", c->url_str, c->ping_timeout);
+                     "(send buffer full, ping not sent)", c->url_str, timeout);
 }
 
 /* What waits for the 101: messages sent before the transport was up, then

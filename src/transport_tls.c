@@ -56,12 +56,6 @@ typedef struct tls_conn {
     mw_tls_info info;
 } tls_conn;
 
-static void set_copy(char **slot, const char *s)
-{
-    free(*slot);
-    *slot = s ? strdup(s) : NULL;
-}
-
 void mw_tls_opts_init(mw_tls_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -88,12 +82,12 @@ int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
     st->verify_peer = o->verify_peer;
     st->verify_peer_name = o->verify_peer_name;
     st->allow_self_signed = o->allow_self_signed;
-    set_copy(&st->cafile, o->cafile);
-    set_copy(&st->capath, o->capath);
-    set_copy(&st->peer_name, o->peer_name);
-    set_copy(&st->local_cert, o->local_cert);
-    set_copy(&st->local_pk, o->local_pk);
-    set_copy(&st->alpn, o->alpn);
+    mw_str_set(&st->cafile, o->cafile);
+    mw_str_set(&st->capath, o->capath);
+    mw_str_set(&st->peer_name, o->peer_name);
+    mw_str_set(&st->local_cert, o->local_cert);
+    mw_str_set(&st->local_pk, o->local_pk);
+    mw_str_set(&st->alpn, o->alpn);
     if ((o->cafile && !st->cafile) || (o->capath && !st->capath) ||
         (o->peer_name && !st->peer_name) || (o->local_cert && !st->local_cert) ||
         (o->local_pk && !st->local_pk) || (o->alpn && !st->alpn))
@@ -511,7 +505,7 @@ static int tls_open(mw_conn *c)
         drop_session(st);
     st->session_ctx = id;
     st->session_accept = st->accept;
-    if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
+    if (!st->session_name || strcmp(st->session_name, name) != 0) mw_str_set(&st->session_name, name);
     ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
     st->handshaking = 1;
     st->opening = 1;

@@ -3,6 +3,7 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include "proto_ws.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +173,10 @@ static void ev_ws_pong(void *ud, const char *p, size_t n)
 static const mw_conn_events events = {
     .on_connect = ev_connect, .on_message = ev_message, .on_error = ev_error,
     .on_close = ev_close, .on_buffer_full = ev_buffer_full, .on_buffer_drain = ev_buffer_drain,
-    .on_ws_connect = ev_ws_connect, .on_ws_close = ev_ws_close,
-    .on_ws_ping = ev_ws_ping, .on_ws_pong = ev_ws_pong,
+};
+
+static const mw_ws_events ws_events = {
+    .on_connect = ev_ws_connect, .on_close = ev_ws_close, .on_ping = ev_ws_ping, .on_pong = ev_ws_pong,
 };
 
 /* ---- properties ---- */
@@ -222,13 +225,11 @@ static int conn_index(lua_State *L)
         case P_CONNTO: lua_pushnumber(L, o->connect_timeout); return 1;
         case P_HSTO: lua_pushnumber(L, o->handshake_timeout); return 1;
         case P_CLOSETO: lua_pushnumber(L, o->close_timeout); return 1;
-        case P_PINGINT: lua_pushnumber(L, c->ping_interval); return 1;
-        case P_PINGTO: lua_pushnumber(L, c->ping_timeout); return 1;
-        case P_WSTYPE: lua_pushstring(L, c->ws_binary ? ARRAYBUFFER : BLOB); return 1;
-        case P_ORIGIN: lua_pushstring(L, c->ws_origin); return 1;
-        case P_CLIENTPROTO:
-            lua_pushstring(L, c->ws_chosen_protocol ? c->ws_chosen_protocol : c->ws_protocols);
-            return 1;
+        case P_PINGINT: lua_pushnumber(L, mw_ws_options_get(c)->ping_interval); return 1;
+        case P_PINGTO: lua_pushnumber(L, mw_ws_options_get(c)->ping_timeout); return 1;
+        case P_WSTYPE: lua_pushstring(L, mw_ws_options_get(c)->binary ? ARRAYBUFFER : BLOB); return 1;
+        case P_ORIGIN: lua_pushstring(L, mw_ws_options_get(c)->origin); return 1;
+        case P_CLIENTPROTO: lua_pushstring(L, mw_ws_client_protocol(c)); return 1;
         case P_BYTESREAD: case P_BYTESWRITTEN: {
             uint64_t r, w;
             mw_conn_bytes(c, &r, &w);
@@ -333,6 +334,13 @@ static double check_nonneg(lua_State *L, const char *k)
     return (double)v;
 }
 
+static mw_ws_opts *ws_opts(lua_State *L, mw_conn *c)
+{
+    mw_ws_opts *o = mw_ws_options(c);
+    if (!o) luaL_error(L, "out of memory");
+    return o;
+}
+
 static int conn_newindex(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
@@ -356,13 +364,13 @@ static int conn_newindex(lua_State *L)
     case P_CONNTO: mw_conn_options(c)->connect_timeout = check_nonneg(L, k); return 0;
     case P_HSTO: mw_conn_options(c)->handshake_timeout = check_nonneg(L, k); return 0;
     case P_CLOSETO: mw_conn_options(c)->close_timeout = check_nonneg(L, k); return 0;
-    case P_PINGINT: c->ping_interval = check_nonneg(L, k); return 0;
-    case P_PINGTO: c->ping_timeout = check_nonneg(L, k); return 0;
+    case P_PINGINT: ws_opts(L, c)->ping_interval = check_nonneg(L, k); return 0;
+    case P_PINGTO: ws_opts(L, c)->ping_timeout = check_nonneg(L, k); return 0;
     case P_WSTYPE: {
         const char *t = check_str(L, k);
-        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) c->ws_binary = 0;
+        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) ws_opts(L, c)->binary = 0;
         else if (strcmp(t, ARRAYBUFFER) == 0 || strcmp(t, "arraybuffer") == 0 || strcmp(t, "binary") == 0)
-            c->ws_binary = 1;
+            ws_opts(L, c)->binary = 1;
         else return raise_at_script(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
         return 0;
     }
@@ -372,7 +380,8 @@ static int conn_newindex(lua_State *L)
         if (v) lua_tolstring(L, 3, &n);
         /* kept as C strings: a NUL would silently cut the value short */
         if (v && strlen(v) != n) return raise_at_script(L, "%s must not contain a NUL byte", k);
-        mw_conn_set_str(find_prop(k) == P_ORIGIN ? &c->ws_origin : &c->ws_protocols, v);
+        if ((find_prop(k) == P_ORIGIN ? mw_ws_set_origin(c, v) : mw_ws_set_protocols(c, v)) != 0)
+            return luaL_error(L, "out of memory");
         return 0;
     }
     case P_NONE: break;
@@ -422,6 +431,7 @@ static int conn_new(lua_State *L)
     char err[256];
     lc->c = mw_conn_new(&rt->loop, url, &events, lc, err, sizeof err);
     if (!lc->c) return luaL_error(L, "%s", err);
+    if (mw_ws_set_events(lc->c, &ws_events) != 0) return luaL_error(L, "out of memory");
     lc->seq = ++rt->conn_seq;
     link_conn(rt, lc);
     lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
