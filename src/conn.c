@@ -1,7 +1,7 @@
 /* conn: the connection state machine: DNS, connect with address fallback,
  * buffers, backpressure, deferred events, graceful close and reconnect.
  * Knows nothing of Lua and no frame bits. */
-#include "conn.h"
+#include "conn_int.h"
 #include "dns.h"
 #include "tls.h"
 #include <arpa/inet.h>
@@ -856,6 +856,8 @@ int mw_conn_family(const mw_conn *c)
 
 unsigned long mw_conn_id(const mw_conn *c) { return c->id; }
 void *mw_conn_ud(const mw_conn *c) { return c->ud; }
+void mw_conn_set_ud(mw_conn *c, void *ud) { c->ud = ud; }
+int mw_conn_same_layer(int a, int b) { return mw_proto_for_scheme(a) == mw_proto_for_scheme(b); }
 int mw_conn_status(const mw_conn *c) { return c->status; }
 mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
 int mw_conn_tls(const mw_conn *c) { return c->use_tls; }

@@ -2,7 +2,7 @@
  * big-endian length, header included, as Workerman's Frame) protocols.
  * Knows nothing of Lua or sockets. */
 #include "codec.h"
-#include "conn.h"
+#include "conn_int.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -107,8 +107,6 @@ static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
 static const mw_proto_vt proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
 static const mw_proto_vt proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
 static const mw_proto_vt proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};
-
-extern const mw_proto_vt mw_proto_ws;
 
 const mw_proto_vt *mw_proto_for_scheme(int scheme)
 {

@@ -1,5 +1,6 @@
 /* proto_ws: the ws:// protocol layer, the only glue between a connection and
  * the sans-I/O engine in ws/. Knows nothing of Lua or sockets. */
+#include "conn_int.h"
 #include "proto_ws.h"
 #include "crypto.h"
 #include "ws/ws_client.h"

@@ -41,5 +41,4 @@ int mw_ws_set_protocols(mw_conn *c, const char *s);
  * none); until one completes, the offer (NULL when none). */
 const char *mw_ws_client_protocol(const mw_conn *c);
 
-extern const mw_proto_vt mw_proto_ws;
 #endif

@@ -45,5 +45,4 @@ void mw_tls_conn_free(mw_conn *c);
  * Registered with atexit on first use; safe to call more than once. */
 void mw_tls_shutdown(void);
 
-extern const mw_transport_vt mw_transport_tls;
 #endif

@@ -1,6 +1,6 @@
 /* transport_tcp: plain TCP reads and writes on the connection's socket.
  * Knows nothing of Lua or protocols. */
-#include "conn.h"
+#include "conn_int.h"
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>

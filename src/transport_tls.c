@@ -6,6 +6,7 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfio.h>
+#include "conn_int.h"
 #include "tls.h"
 #include "tls_ctx.h"
 #include "tls_name.h"

@@ -99,7 +99,7 @@ static int cand_matches(const cand *k, const l_conn *d)
     int scheme = k->lc ? mw_conn_next_url(k->lc->c)->scheme : k->rec->scheme;
     if (name || d->name)
         return name && d->name && strcmp(name, d->name) == 0 &&
-               mw_proto_for_scheme(scheme) == mw_proto_for_scheme(mw_conn_current_scheme(d->c));
+               mw_conn_same_layer(scheme, mw_conn_current_scheme(d->c));
     return strcmp(url, mw_conn_current_url(d->c)) == 0;
 }
 
@@ -127,7 +127,7 @@ static void take_over(lua_State *L, int di, l_conn *d, l_conn *match)
      * (an __index on context.ssl) could raise. */
     if (d->want_connect) mw_tls_copy_opts(running, fresh);
     d->c = running;
-    running->ud = d;
+    mw_conn_set_ud(running, d);
     d->script_ended = match->script_ended;
     match->declared = 0;
     lua_getiuservalue(L, -1, 1);
