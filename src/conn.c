@@ -1,15 +1,9 @@
-/* conn: the connection state machine: DNS, connect with address fallback,
- * buffers, backpressure, deferred events, graceful close and reconnect.
- * Knows nothing of Lua and no frame bits. */
+/* conn: the connection state machine: drives the socket (net.c), the stack
+ * of stages and the protocol; buffers, backpressure, deferred events,
+ * graceful close and reconnect. Knows nothing of Lua, no frame bits, and no
+ * stage or protocol by name (layers.c maps a URL to them). */
 #include "conn_int.h"
-#include "dns.h"
-#include "tls.h"
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +26,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void write_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void deadline_cb(mw_timer *t, void *ud);
 static void reconnect_cb(mw_timer *t, void *ud);
-static void try_next_addr(mw_conn *c);
+static void net_done(mw_net *n, int err, const char *msg);
 static void trim_cb(mw_timer *t, void *ud);
 
 const char *mw_conn_status_name(int s)
@@ -62,9 +56,7 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     c->ud = ud;
     c->id = next_id++;
     c->status = MW_ST_INITIAL;
-    c->fd = -1;
-    c->use_tls = c->url.tls;
-    c->tp = &mw_transport_tcp;
+    mw_net_init(&c->net, l, net_done);
     c->proto = mw_proto_for_scheme(c->url.scheme);
     c->task.run = conn_task;
     mw_buf_init(&c->in);
@@ -80,6 +72,10 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     c->opt.connect_timeout = 10;
     c->opt.handshake_timeout = 10;
     c->opt.close_timeout = 5;
+    const mw_stage_vt *sv = mw_stage_for_url(&c->url);
+    mw_stage *st = sv ? mw_conn_stage(c, sv, 1) : NULL;
+    if (sv && !st) { snprintf(err, errcap, "out of memory"); mw_conn_free(c); return NULL; }
+    if (st) st->enabled = 1;
     return c;
 }
 
@@ -120,7 +116,13 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
 {
     dst->opt = src->opt;
-    dst->use_tls = src->use_tls; /* read at the next connect only */
+    /* which stages take part: read at the next connect only */
+    for (int i = 0; i < dst->nstages; i++) dst->stages[i]->enabled = 0;
+    for (int i = 0; i < src->nstages; i++) {
+        mw_stage *s = src->stages[i]->enabled ? mw_conn_stage(dst, src->stages[i]->vt, 1) : NULL;
+        if (s) s->enabled = 1;
+        else if (src->stages[i]->enabled) return -1;
+    }
     const mw_conn_conf_vt *vt = src->conf_vt ? src->conf_vt : dst->conf_vt;
     if (vt && vt->copy(dst, src) != 0) return -1;
     return mw_conn_set_headers(dst, src->headers, src->nheaders);
@@ -176,11 +178,10 @@ static void shut_io(mw_conn *c)
     if (ev_is_active(&c->rio)) ev_io_stop(ev, &c->rio);
     if (ev_is_active(&c->wio)) ev_io_stop(ev, &c->wio);
     mw_timer_stop(&c->deadline);
-    if (c->dns_req) { mw_dns_cancel(c->dns_req); c->dns_req = NULL; }
-    free(c->addrs);
-    c->addrs = NULL;
-    if (c->tp_state && c->tp->close) c->tp->close(c);
-    if (c->fd >= 0) { close(c->fd); c->fd = -1; }
+    for (int i = c->depth - 1; i >= 0; i--)
+        if (c->stack[i]->vt->stop) c->stack[i]->vt->stop(c->stack[i]);
+    c->depth = 0;
+    mw_net_close(&c->net);
     if (c->proto->reset) c->proto->reset(c);
 }
 
@@ -188,7 +189,10 @@ void mw_conn_free(mw_conn *c)
 {
     if (!c) return;
     shut_io(c);
-    mw_tls_conn_free(c);
+    for (int i = 0; i < c->nstages; i++) {
+        if (c->stages[i]->vt->free) c->stages[i]->vt->free(c->stages[i]);
+        free(c->stages[i]);
+    }
     mw_timer_stop(&c->reconnect_timer);
     mw_timer_stop(&c->trim);
     mw_loop_unschedule(c->loop, &c->task);
@@ -311,34 +315,122 @@ void mw_conn_deadline(mw_conn *c, double after)
     else mw_timer_stop(&c->deadline);
 }
 
-/* "Connection refused" -> "connection refused": messages read as one sentence. */
-static void errno_text(int e, char *buf, size_t cap)
+/* ---- stages ---- */
+
+mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create)
 {
-    snprintf(buf, cap, "%s", strerror(e));
-    if (buf[0] && isupper((unsigned char)buf[0]) && !(buf[1] && isupper((unsigned char)buf[1])))
-        buf[0] = (char)tolower((unsigned char)buf[0]);
+    for (int i = 0; i < c->nstages; i++)
+        if (c->stages[i]->vt == vt) return c->stages[i];
+    if (!create || c->nstages == MW_MAX_STAGES) return NULL;
+    mw_stage *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->vt = vt;
+    s->c = c;
+    c->stages[c->nstages++] = s;
+    return s;
+}
+
+/* The session's stack: the enabled stages by level, attach order within one. */
+static void build_stack(mw_conn *c)
+{
+    c->depth = 0;
+    for (int i = 0; i < c->nstages; i++) {
+        mw_stage *s = c->stages[i];
+        if (!s->enabled) continue;
+        int j = c->depth++;
+        while (j > 0 && c->stack[j - 1]->vt->level > s->vt->level) { c->stack[j] = c->stack[j - 1]; j--; }
+        c->stack[j] = s;
+    }
+    for (int i = 0; i < c->depth; i++) {
+        c->stack[i]->pos = i;
+        c->stack[i]->below = i ? c->stack[i - 1] : NULL;
+    }
+}
+
+long mw_stage_read(mw_stage *s, char *p, size_t cap)
+{
+    return s->below ? s->below->vt->input(s->below, p, cap) : mw_net_read(&s->c->net, p, cap);
+}
+
+long mw_stage_write(mw_stage *s, const char *p, size_t n)
+{
+    return s->below ? s->below->vt->output(s->below, p, n) : mw_net_write(&s->c->net, p, n);
+}
+
+int mw_stage_pending_below(mw_stage *s)
+{
+    for (mw_stage *b = s->below; b; b = b->below)
+        if (b->vt->pending && b->vt->pending(b)) return 1;
+    return 0;
+}
+
+int mw_stage_fd(const mw_stage *s) { return s->c->net.fd; }
+
+void mw_stage_wake(mw_stage *s)
+{
+    mw_conn *c = s->c;
+    if (ev_is_active(&c->rio)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
+    if (ev_is_active(&c->wio)) ev_feed_event(c->loop->ev, &c->wio, EV_WRITE);
+}
+
+/* The protocol's view of the stream: the top of the stack, else the socket. */
+static long conn_input(mw_conn *c, char *p, size_t cap)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top ? top->vt->input(top, p, cap) : mw_net_read(&c->net, p, cap);
+}
+
+static long conn_output(mw_conn *c, const char *p, size_t n)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top ? top->vt->output(top, p, n) : mw_net_write(&c->net, p, n);
+}
+
+static int conn_pending(mw_conn *c)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top && ((top->vt->pending && top->vt->pending(top)) || mw_stage_pending_below(top));
+}
+
+static void stack_ready(mw_conn *c);
+
+/* Start the stages from index i up; when the last is ready the connection
+ * is ESTABLISHED and the protocol starts. */
+static void start_stages(mw_conn *c, int i)
+{
+    unsigned gen = c->gen;
+    for (; i < c->depth; i++) {
+        mw_stage *s = c->stack[i];
+        c->starting = i;
+        int r = s->vt->start ? s->vt->start(s) : 0;
+        if (r < 0 || c->gen != gen) return;
+        if (r > 0) { mw_conn_deadline(c, c->opt.handshake_timeout); return; }
+    }
+    c->starting = c->depth;
+    mw_conn_deadline(c, 0);
+    stack_ready(c);
+}
+
+void mw_stage_ready(mw_stage *s)
+{
+    mw_conn *c = s->c;
+    if (c->status != MW_ST_CONNECTING || s->pos >= c->depth || c->stack[s->pos] != s) return;
+    start_stages(c, s->pos + 1);
 }
 
 /* ---- connecting ---- */
 
-static void connected(mw_conn *c)
+static void net_done(mw_net *n, int err, const char *msg)
 {
-    c->peerlen = c->addrs->len[c->addrs->idx];
-    memcpy(&c->peer, &c->addrs->a[c->addrs->idx], c->peerlen);
-    free(c->addrs);
-    c->addrs = NULL;
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ev_io_stop(c->loop->ev, &c->wio);
-    ev_io_set(&c->rio, c->fd, EV_READ);
-    ev_io_set(&c->wio, c->fd, EV_WRITE);
+    mw_conn *c = container_of(n, mw_conn, net);
+    if (err) { mw_conn_fail(c, err, "%s", msg); return; }
+    ev_io_set(&c->rio, n->fd, EV_READ);
+    ev_io_set(&c->wio, n->fd, EV_WRITE);
     mw_conn_deadline(c, 0);
-    int r = c->tp->open ? c->tp->open(c) : 0;
-    if (r == 0) mw_conn_transport_ready(c);
-    else if (r > 0) mw_conn_deadline(c, c->opt.handshake_timeout);
+    start_stages(c, 0);
 }
 
-void mw_conn_transport_ready(mw_conn *c)
+static void stack_ready(mw_conn *c)
 {
     unsigned gen = c->gen;
     c->status = MW_ST_ESTABLISHED;
@@ -361,64 +453,6 @@ void mw_conn_proto_ready(mw_conn *c)
     mw_conn_want_flush(c);
 }
 
-static void connect_wait_cb(struct ev_loop *ev, ev_io *w, int revents)
-{
-    (void)ev; (void)revents;
-    mw_conn *c = container_of(w, mw_conn, wio);
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0) {
-        ev_set_cb(&c->wio, write_cb);
-        connected(c);
-        return;
-    }
-    errno_text(err, c->last_err, sizeof c->last_err);
-    ev_io_stop(c->loop->ev, &c->wio);
-    close(c->fd);
-    c->fd = -1;
-    c->addrs->idx++;
-    try_next_addr(c);
-}
-
-static void try_next_addr(mw_conn *c)
-{
-    mw_addrs *ad = c->addrs;
-    for (; ad && ad->idx < ad->n; ad->idx++) {
-        struct sockaddr *sa = (struct sockaddr *)&ad->a[ad->idx];
-        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) { errno_text(errno, c->last_err, sizeof c->last_err); continue; }
-        if (connect(fd, sa, ad->len[ad->idx]) == 0 || errno == EINPROGRESS) {
-            c->fd = fd;
-            ev_set_cb(&c->wio, connect_wait_cb);
-            ev_io_set(&c->wio, fd, EV_WRITE);
-            ev_io_start(c->loop->ev, &c->wio);
-            return;
-        }
-        errno_text(errno, c->last_err, sizeof c->last_err);
-        close(fd);
-    }
-    mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: %s", c->url_str,
-                 c->last_err[0] ? c->last_err : "no address to connect to");
-}
-
-static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
-                     const socklen_t *lens, int n, const char *msg)
-{
-    mw_conn *c = ud;
-    c->dns_req = NULL;
-    if (status != 0) {
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: %s", c->url_str, msg ? msg : "resolve failed");
-        return;
-    }
-    free(c->addrs);
-    c->addrs = calloc(1, sizeof *c->addrs);
-    if (!c->addrs) { mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: out of memory", c->url_str); return; }
-    c->addrs->n = n < MW_MAX_ADDRS ? n : MW_MAX_ADDRS;
-    for (int i = 0; i < c->addrs->n; i++) { c->addrs->a[i] = addrs[i]; c->addrs->len[i] = lens[i]; }
-    try_next_addr(c);
-}
-
 int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
@@ -430,12 +464,9 @@ int mw_conn_connect(mw_conn *c)
     }
     mw_timer_stop(&c->reconnect_timer);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
-    /* the transport is chosen per connect: `transport` may change between */
-    c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
+    /* the stages are chosen per connect: `transport` may change between */
+    build_stack(c);
     c->status = MW_ST_CONNECTING;
-    c->last_err[0] = 0;
-    free(c->addrs);
-    c->addrs = NULL;
     c->proto_ready = 0;
     c->paused = 0;
     mw_buf_clear(&c->in);
@@ -448,15 +479,9 @@ int mw_conn_connect(mw_conn *c)
     }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
     if (c->opt.connect_timeout > 0) mw_conn_deadline(c, c->opt.connect_timeout);
-    char err[256] = "";
-    struct mw_dns *dns = mw_loop_dns(c->loop, err, sizeof err);
-    if (!dns) {
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: resolver unavailable: %s", c->url_str, err);
-        return 0;
-    }
-    c->dns_req = mw_dns_resolve(dns, c->url.host, c->url.port, dns_done, c);
-    if (!c->dns_req && c->status == MW_ST_CONNECTING)
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: cannot start resolving %s", c->url_str, c->url.host);
+    char msg[512];
+    int code = mw_net_connect(&c->net, c->url_str, c->url.host, c->url.port, msg, sizeof msg);
+    if (code) mw_conn_fail(c, code, "%s", msg);
     return 0;
 }
 
@@ -485,10 +510,10 @@ static void deadline_cb(mw_timer *t, void *ud)
 {
     (void)t;
     mw_conn *c = ud;
-    if (c->status == MW_ST_CONNECTING && c->fd >= 0 && ev_cb(&c->wio) == write_cb) {
-        /* TCP is up (see can_flush): the transport's handshake (TLS) is late */
+    if (c->status == MW_ST_CONNECTING && c->net.up && c->starting < c->depth) {
+        /* TCP is up: a stage's handshake (TLS) is late */
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
-                     c->tp->name, c->url_str, c->opt.handshake_timeout);
+                     c->stack[c->starting]->vt->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CONNECTING) {
         mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->opt.connect_timeout);
     } else if (c->status == MW_ST_ESTABLISHED && !c->proto_ready) {
@@ -566,7 +591,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
             c->loop->scratch_busy = borrowed = 1;
         }
         char *p = mw_buf_reserve(&c->in, READ_CHUNK);
-        n = p ? c->tp->read(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
+        n = p ? conn_input(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
         if (n > 0) {
             mw_buf_commit(&c->in, (size_t)n);
             c->bytes_read += (uint64_t)n;
@@ -577,7 +602,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
         if (n <= 0) break;
         if (c->gen != gen) return;
         if (c->in.len == 0 && c->in.cap) trim_later(c);
-    } while (ev_is_active(&c->rio) && c->tp->pending && c->tp->pending(c));
+    } while (ev_is_active(&c->rio) && conn_pending(c));
     if (n > 0 || n == MW_IO_AGAIN) return;
     if (n == 0) {
         int code = c->proto->eof ? c->proto->eof(c) : 0;
@@ -587,7 +612,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
         return;
     }
     char e[128];
-    errno_text(errno, e, sizeof e);
+    mw_net_errno_text(errno, e, sizeof e);
     mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
 }
 
@@ -615,11 +640,11 @@ void mw_conn_resume(mw_conn *c)
 {
     if (!c->paused) return;
     c->paused = 0;
-    if (c->fd >= 0 && c->status == MW_ST_ESTABLISHED) {
+    if (c->net.fd >= 0 && c->status == MW_ST_ESTABLISHED) {
         ev_io_start(c->loop->ev, &c->rio);
         if (c->in.len) { c->pending |= PEND_INPUT; mw_loop_schedule(c->loop, &c->task); }
         /* bytes the transport holds will not wake the socket watcher */
-        if (c->tp->pending && c->tp->pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
+        if (conn_pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
     }
 }
 
@@ -634,7 +659,7 @@ static void flush(mw_conn *c)
 {
     unsigned gen = c->gen;
     while (c->out.len) {
-        long n = c->tp->write(c, mw_buf_head(&c->out), c->out.len);
+        long n = conn_output(c, mw_buf_head(&c->out), c->out.len);
         if (n > 0) {
             mw_buf_consume(&c->out, (size_t)n);
             c->bytes_written += (uint64_t)n;
@@ -651,7 +676,7 @@ static void flush(mw_conn *c)
         }
         char e[128];
         int err = errno;
-        errno_text(err, e, sizeof e);
+        mw_net_errno_text(err, e, sizeof e);
         /* A reset (or a peer gone) is one event whether a read or a write
          * notices it first: report it with the read side's code. */
         mw_conn_fail(c, err == ECONNRESET || err == EPIPE ? MW_E_READ_FAIL : MW_E_SEND_FAIL,
@@ -673,9 +698,7 @@ static void flush(mw_conn *c)
 
 static int can_flush(mw_conn *c)
 {
-    /* wio's callback is write_cb once the TCP connect has completed */
-    return c->fd >= 0 && (c->status == MW_ST_ESTABLISHED || c->status == MW_ST_CLOSING) &&
-           ev_cb(&c->wio) == write_cb;
+    return c->net.up && (c->status == MW_ST_ESTABLISHED || c->status == MW_ST_CLOSING);
 }
 
 static void write_cb(struct ev_loop *ev, ev_io *w, int revents)
@@ -814,43 +837,9 @@ static void conn_task(mw_task *t)
 
 /* ---- addresses ---- */
 
-static int addr_str(const struct sockaddr_storage *ss, char *ip, size_t cap, int *port)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, ip, (socklen_t)cap);
-        if (port) *port = ntohs(s->sin_port);
-        return 0;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, ip, (socklen_t)cap);
-        if (port) *port = ntohs(s->sin6_port);
-        return 0;
-    }
-    return -1;
-}
-
-int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port)
-{
-    if (c->fd < 0 || !c->peerlen) return -1;
-    return addr_str(&c->peer, ip, cap, port);
-}
-
-int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port)
-{
-    if (c->fd < 0) return -1;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0) return -1;
-    return addr_str(&ss, ip, cap, port);
-}
-
-int mw_conn_family(const mw_conn *c)
-{
-    if (!c->peerlen) return 0;
-    return c->peer.ss_family == AF_INET6 ? 6 : c->peer.ss_family == AF_INET ? 4 : 0;
-}
+int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port) { return mw_net_remote(&c->net, ip, cap, port); }
+int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port) { return mw_net_local(&c->net, ip, cap, port); }
+int mw_conn_family(const mw_conn *c) { return mw_net_family(&c->net); }
 
 /* ---- accessors ---- */
 
@@ -860,8 +849,6 @@ void mw_conn_set_ud(mw_conn *c, void *ud) { c->ud = ud; }
 int mw_conn_same_layer(int a, int b) { return mw_proto_for_scheme(a) == mw_proto_for_scheme(b); }
 int mw_conn_status(const mw_conn *c) { return c->status; }
 mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
-int mw_conn_tls(const mw_conn *c) { return c->use_tls; }
-void mw_conn_set_tls(mw_conn *c, int on) { c->use_tls = on; }
 size_t mw_conn_recv_queued(const mw_conn *c) { return c->in.len; }
 size_t mw_conn_send_queued(const mw_conn *c) { return mw_conn_queued(c); }
 int mw_conn_buffer_full(const mw_conn *c) { return mw_conn_queued(c) >= c->opt.max_send_buffer; }

@@ -105,9 +105,6 @@ void mw_conn_set_ud(mw_conn *c, void *ud);
 int mw_conn_same_layer(int scheme_a, int scheme_b);
 int mw_conn_status(const mw_conn *c);
 mw_conn_opts *mw_conn_options(mw_conn *c);
-/* TLS at the next connect (the `transport` option; wss:// sets it). */
-int mw_conn_tls(const mw_conn *c);
-void mw_conn_set_tls(mw_conn *c, int on);
 void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written);
 /* Received bytes not yet consumed by the protocol (a partial message). */
 size_t mw_conn_recv_queued(const mw_conn *c);

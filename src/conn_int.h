@@ -1,11 +1,11 @@
 /* conn_int: the private state of a connection and the interface between
- * the connection and its layers (transports, protocols). Included by the
- * I/O layer only (conn.c, net.c, transports, protocols); never by the
+ * the connection and its layers (stages, protocols). Included by the
+ * I/O layer only (conn.c, stages, protocols); never by the
  * binding, which sees conn.h. */
 #ifndef MW_CONN_INT_H
 #define MW_CONN_INT_H
-#include <sys/socket.h>
 #include "conn.h"
+#include "net.h"
 
 /* What a layer keeps for the connection's whole life beyond the generic
  * options (a protocol's own options and events, what its last session
@@ -18,20 +18,66 @@ typedef struct mw_conn_conf_vt {
     int (*copy)(mw_conn *dst, const mw_conn *src);
 } mw_conn_conf_vt;
 
-typedef struct mw_transport_vt {
-    const char *name;
-    /* After the TCP connect: 0 ready now, 1 in progress (the transport calls
-     * mw_conn_transport_ready later), -1 failed (error already reported). */
-    int (*open)(mw_conn *c);
-    /* > 0 bytes, 0 orderly EOF, MW_IO_AGAIN, MW_IO_ERROR (errno set, or the
-     * transport already reported its own error with mw_conn_fail). */
-    long (*read)(mw_conn *c, char *p, size_t cap);
-    long (*write)(mw_conn *c, const char *p, size_t n);
-    void (*close)(mw_conn *c);
-    /* Optional: nonzero when a read would return bytes (or the end) that the
-     * transport holds already, so the socket will not signal them (TLS). */
-    int (*pending)(mw_conn *c);
-} mw_transport_vt;
+/* A stage sits between the socket and the protocol and transforms the byte
+ * stream both ways (TLS; a proxy handshake; a test's counter). Stages stack:
+ * each reads and writes through the one below it (mw_stage_read and
+ * mw_stage_write), the lowest through the socket, and the protocol through
+ * the highest. The connection drives the stack and knows no stage by name:
+ * a stage attaches itself (mw_conn_stage), is enabled for the connects it
+ * takes part in, and keeps its state across sessions (a TLS session for
+ * resumption, its options). */
+typedef struct mw_stage mw_stage;
+
+typedef struct mw_stage_vt {
+    const char *name;          /* in messages: "<name> handshake with <url>: timed out" */
+    int level;                 /* stacking order: a lower level sits nearer the socket */
+    /* The layers below are up: 0 ready now, 1 in progress (the stage calls
+     * mw_stage_ready when done), -1 failed (reported with mw_conn_fail). */
+    int (*start)(mw_stage *s);
+    /* Bytes towards the protocol: > 0, 0 orderly EOF, MW_IO_AGAIN,
+     * MW_IO_ERROR (errno set, or the stage reported its own error). */
+    long (*input)(mw_stage *s, char *p, size_t cap);
+    /* Bytes from the protocol towards the peer: how many were taken, or
+     * MW_IO_AGAIN, MW_IO_ERROR as input. */
+    long (*output)(mw_stage *s, const char *p, size_t n);
+    /* Optional: nonzero when an input would return bytes (or the end) that
+     * the stage holds already, so the socket will not signal them. */
+    int (*pending)(mw_stage *s);
+    /* Optional: the session ends (teardown): drop what belongs to it. */
+    void (*stop)(mw_stage *s);
+    /* Optional: the connection is freed: free s->state. */
+    void (*free)(mw_stage *s);
+} mw_stage_vt;
+
+struct mw_stage {
+    const mw_stage_vt *vt;
+    void *state;               /* the stage's own, made and freed by it */
+    mw_conn *c;
+    mw_stage *below;           /* in the current session; NULL: the socket */
+    int pos;                   /* its index in c->stack */
+    int enabled;               /* takes part in the next connect */
+};
+
+#define MW_MAX_STAGES 4
+/* Levels of the known stages: a proxy's handshake runs on the socket, TLS
+ * over it (to the target, through the tunnel). */
+enum { MW_STAGE_LEVEL_PROXY = 10, MW_STAGE_LEVEL_TLS = 20 };
+
+/* c's stage of vt; when there is none, a disabled one is attached if create
+ * is set. NULL when none (or out of memory, or MW_MAX_STAGES reached). */
+mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create);
+/* Read and write through the layer below s (the socket under the lowest). */
+long mw_stage_read(mw_stage *s, char *p, size_t cap);
+long mw_stage_write(mw_stage *s, const char *p, size_t n);
+/* Whether the layers below s hold input the socket will not signal. */
+int mw_stage_pending_below(mw_stage *s);
+/* A start that returned 1 has completed: the stages above start next. */
+void mw_stage_ready(mw_stage *s);
+/* Retry the connection's reads and writes (a stage's cross-wait, a read
+ * that needed the socket writable, has ended). */
+void mw_stage_wake(mw_stage *s);
+/* The socket, for a stage that waits on its readiness during its start. */
+int mw_stage_fd(const mw_stage *s);
 
 typedef struct mw_proto_vt {
     const char *name;
@@ -68,15 +114,7 @@ typedef struct mw_proto_vt {
     size_t (*queued)(const mw_conn *c);
 } mw_proto_vt;
 
-#define MW_MAX_ADDRS 16
 #define MW_PEND_ERRORS 4
-
-/* Addresses being tried while connecting; freed once connected. */
-typedef struct mw_addrs {
-    struct sockaddr_storage a[MW_MAX_ADDRS];
-    socklen_t len[MW_MAX_ADDRS];
-    int n, idx;
-} mw_addrs;
 
 /* An error waiting to be delivered (errors are rare: allocated). */
 typedef struct mw_err_ev {
@@ -96,22 +134,19 @@ struct mw_conn {
     /* A hot reload's new URL, taken at the next connect while the current
      * socket stays on url (NULL: none); same protocol layer as url. */
     struct mw_next_url { char *str; mw_url url; } *next_url; /* heap: rare, and an mw_url is ~280 B */
-    int use_tls;               /* TLS at the next connect */
-    const mw_transport_vt *tp;
-    void *tp_state;
+    mw_stage *stages[MW_MAX_STAGES]; /* attached, in attach order */
+    int nstages;
+    mw_stage *stack[MW_MAX_STAGES];  /* the current session's, lowest first */
+    int depth;
+    int starting;              /* stack index of the stage whose start runs */
     const mw_proto_vt *proto;
     void *proto_state;
     char proto_err[256];
 
-    int fd;
+    mw_net net;
     ev_io rio, wio;
     mw_timer deadline;         /* connect, then protocol handshake, then close wait */
     mw_timer reconnect_timer;
-    struct mw_dns_req *dns_req;
-    mw_addrs *addrs;           /* while connecting */
-    char last_err[128];
-    struct sockaddr_storage peer;
-    socklen_t peerlen;
 
     mw_buf in, out;
     mw_task task;
@@ -144,8 +179,7 @@ static inline size_t mw_conn_queued(const mw_conn *c)
     return c->out.len + (!c->proto_ready && c->proto->queued ? c->proto->queued(c) : 0);
 }
 
-/* For transports and protocols. */
-void mw_conn_transport_ready(mw_conn *c);
+/* For stages and protocols. */
 void mw_conn_proto_ready(mw_conn *c);
 /* Report an error, then tear down (on_error then on_close, from the loop). */
 void mw_conn_fail(mw_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -165,7 +199,8 @@ void mw_conn_teardown(mw_conn *c);
 /* Restart the deadline timer; after <= 0 stops it. */
 void mw_conn_deadline(mw_conn *c, double after);
 
-extern const mw_transport_vt mw_transport_tcp, mw_transport_tls;
-extern const mw_proto_vt mw_proto_ws;
+/* The registry (layers.c): which protocol serves a scheme, which stage a
+ * URL asks for by default (wss: TLS), NULL none. */
+const mw_stage_vt *mw_stage_for_url(const mw_url *u);
 const mw_proto_vt *mw_proto_for_scheme(int scheme);
 #endif

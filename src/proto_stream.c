@@ -104,17 +104,6 @@ static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
     return 0;
 }
 
-static const mw_proto_vt proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
-static const mw_proto_vt proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
-static const mw_proto_vt proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};
-
-const mw_proto_vt *mw_proto_for_scheme(int scheme)
-{
-    switch (scheme) {
-    case MW_SCHEME_TCP: return &proto_tcp;
-    case MW_SCHEME_TEXT: return &proto_text;
-    case MW_SCHEME_FRAME: return &proto_frame;
-    case MW_SCHEME_WS: case MW_SCHEME_WSS: return &mw_proto_ws;
-    default: return NULL;
-    }
-}
+const mw_proto_vt mw_proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
+const mw_proto_vt mw_proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
+const mw_proto_vt mw_proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};

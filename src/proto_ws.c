@@ -42,6 +42,8 @@ static ws_conf *conf(mw_conn *c)
     return f;
 }
 
+extern const mw_proto_vt mw_proto_ws;
+
 static const ws_conf *conf_get(const mw_conn *c) { return c->conf; }
 
 static const mw_ws_events *events(const mw_conn *c)

@@ -4,6 +4,7 @@
 #include "bind.h"
 #include "conn.h"
 #include "proto_ws.h"
+#include "tls.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,7 +220,7 @@ static int conn_index(lua_State *L)
         /* the URL of the next connect: a reload may have handed it a new one */
         case P_URL: lua_pushstring(L, mw_conn_url(c)); return 1;
         case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(mw_conn_next_url(c)->scheme)); return 1;
-        case P_TRANSPORT: lua_pushstring(L, mw_conn_tls(c) ? "ssl" : "tcp"); return 1;
+        case P_TRANSPORT: lua_pushstring(L, mw_tls_enabled(c) ? "ssl" : "tcp"); return 1;
         case P_MAXSEND: lua_pushinteger(L, (lua_Integer)o->max_send_buffer); return 1;
         case P_MAXPKG: lua_pushinteger(L, (lua_Integer)o->max_package); return 1;
         case P_CONNTO: lua_pushnumber(L, o->connect_timeout); return 1;
@@ -355,8 +356,11 @@ static int conn_newindex(lua_State *L)
         return raise_at_script(L, "%s is read-only", k);
     case P_TRANSPORT: {
         const char *t = check_str(L, k);
-        if (strcmp(t, "tcp") == 0) { mw_conn_set_tls(c, mw_conn_next_url(c)->tls); return 0; }
-        if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0) { mw_conn_set_tls(c, 1); return 0; }
+        int on = strcmp(t, "tcp") == 0 ? mw_conn_next_url(c)->tls : strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0 ? 1 : -1;
+        if (on >= 0) {
+            if (mw_tls_enable(c, on) != 0) return luaL_error(L, "out of memory");
+            return 0;
+        }
         return raise_at_script(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
     }
     case P_MAXSEND: mw_conn_options(c)->max_send_buffer = check_size(L, k); return 0;
