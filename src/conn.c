@@ -11,8 +11,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-
 enum { PEND_CLOSE = 1u, PEND_BUFFER_FULL = 2u, PEND_INPUT = 4u };
 
 #define READ_CHUNK 65536

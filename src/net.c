@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-
 static void try_next_addr(mw_net *n);
 
 void mw_net_errno_text(int e, char *buf, size_t cap)

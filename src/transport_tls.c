@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-
 extern const mw_stage_vt mw_stage_tls;
 
 typedef struct tls_conn {
