@@ -234,20 +234,26 @@ static void guard_cb(struct ev_loop *ev, ev_timer *t, int revents)
     ev_break(ev, EVBREAK_ALL);
 }
 
+/* A loop, a listening peer and a tcp:// connection to it (not connected). */
+static int setup(mw_loop *loop, peer *p, owner *o)
+{
+    MW_CHECK_EQ_INT(mw_loop_init(loop), 0);
+    int port = peer_listen(p, loop->ev);
+    char url[64], err[256];
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+    o->c = mw_conn_new(loop, url, &events, o, err, sizeof err);
+    MW_CHECK(o->c != NULL);
+    return o->c != NULL;
+}
+
 /* Both stages, attached top first: the levels, not the attach order, put
  * the handshake stage on the socket. */
 static void test_stack_over_loopback(void)
 {
     mw_loop loop;
-    MW_CHECK_EQ_INT(mw_loop_init(&loop), 0);
     peer p;
-    int port = peer_listen(&p, loop.ev);
-    char url[64], err[256];
-    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     owner o = {0};
-    o.c = mw_conn_new(&loop, url, &events, &o, err, sizeof err);
-    MW_CHECK(o.c != NULL);
-    if (!o.c) return;
+    if (!setup(&loop, &p, &o)) return;
     mw_stage *x = mw_conn_stage(o.c, &x_stage, 1);
     mw_stage *hs = mw_conn_stage(o.c, &hs_stage, 1);
     MW_CHECK(x && hs);
@@ -299,16 +305,10 @@ static void test_stack_over_loopback(void)
 static void test_disabled_stage_is_skipped(void)
 {
     mw_loop loop;
-    MW_CHECK_EQ_INT(mw_loop_init(&loop), 0);
     peer p;
-    int port = peer_listen(&p, loop.ev);
-    p.handshaken = 1;   /* no CONNECT expected */
-    char url[64], err[256];
-    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     owner o = {0};
-    o.c = mw_conn_new(&loop, url, &events, &o, err, sizeof err);
-    MW_CHECK(o.c != NULL);
-    if (!o.c) return;
+    if (!setup(&loop, &p, &o)) return;
+    p.handshaken = 1;   /* no CONNECT expected */
     mw_stage *x = mw_conn_stage(o.c, &x_stage, 1);
     MW_CHECK(x && !x->enabled);
     MW_CHECK_EQ_INT(mw_conn_connect(o.c), 0);
