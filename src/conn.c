@@ -315,19 +315,6 @@ void mw_conn_deadline(mw_conn *c, double after)
 
 /* ---- stages ---- */
 
-mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create)
-{
-    for (int i = 0; i < c->nstages; i++)
-        if (c->stages[i]->vt == vt) return c->stages[i];
-    if (!create || c->nstages == MW_MAX_STAGES) return NULL;
-    mw_stage *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->vt = vt;
-    s->c = c;
-    c->stages[c->nstages++] = s;
-    return s;
-}
-
 /* The session's stack: the enabled stages by level, attach order within one. */
 static void build_stack(mw_conn *c)
 {
@@ -343,32 +330,6 @@ static void build_stack(mw_conn *c)
         c->stack[i]->pos = i;
         c->stack[i]->below = i ? c->stack[i - 1] : NULL;
     }
-}
-
-long mw_stage_read(mw_stage *s, char *p, size_t cap)
-{
-    return s->below ? s->below->vt->input(s->below, p, cap) : mw_net_read(&s->c->net, p, cap);
-}
-
-long mw_stage_write(mw_stage *s, const char *p, size_t n)
-{
-    return s->below ? s->below->vt->output(s->below, p, n) : mw_net_write(&s->c->net, p, n);
-}
-
-int mw_stage_pending_below(mw_stage *s)
-{
-    for (mw_stage *b = s->below; b; b = b->below)
-        if (b->vt->pending && b->vt->pending(b)) return 1;
-    return 0;
-}
-
-int mw_stage_fd(const mw_stage *s) { return s->c->net.fd; }
-
-void mw_stage_wake(mw_stage *s)
-{
-    mw_conn *c = s->c;
-    if (ev_is_active(&c->rio)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
-    if (ev_is_active(&c->wio)) ev_feed_event(c->loop->ev, &c->wio, EV_WRITE);
 }
 
 /* The protocol's view of the stream: the top of the stack, else the socket. */
