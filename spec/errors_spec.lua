@@ -76,6 +76,30 @@ describe("script errors (issue 2 item 7)", function()
     assert.is_true(res.stderr ~= "")
   end)
 
+  -- The door reports the error from the stack of the thread the call ran on:
+  -- core.call (the door for the Lua side's own hooks) inside a coroutine used
+  -- to print the main thread's top ("(non-string error)") and pop it.
+  it("an error through core.call on a coroutine's thread is reported with its own message", function()
+    local src = [==[
+      local mw = require "moonwire"
+      local core = require "moonwire.core"
+      mw.Timer.add(0.01, function()
+        local co = coroutine.wrap(function(a)
+          local ok = core.call("myHook", function() error("boom in a coroutine") end)
+          return a, ok
+        end)
+        print("RESULT", co("kept"))
+      end, nil, false)
+    ]==]
+    local res = H.run(src)
+    H.assert_exit(res, 0)
+    assert.same({ "RESULT\tkept\tfalse" }, res.lines)
+    local want = ("moonwire: error in myHook: %s/script.lua:%d: boom in a coroutine\nstack traceback:\n"):format(
+      H.tmpdir(), line_of(src, "boom in a coroutine"))
+    assert.equal(1, count(res.stderr, want), H.describe(res))
+    assert.equal(1, count(res.stderr, "moonwire: error in"), H.describe(res))
+  end)
+
   it("a syntax error in the main script exits 1 with the compiler's message; nothing runs",
     function()
       local src = 'print("RAN")\nlocal x = 1\nlocal = 3\n'

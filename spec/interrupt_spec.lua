@@ -100,6 +100,23 @@ describe("a runaway callback (issue 11 point 11)", function()
     assert.same({}, p:grep("^LOOP RAN"))
   end)
 
+  -- -e chunks are the host's own, as the script is: the same door, the same report.
+  it("in an -e chunk is interrupted by SIGTERM: reported as a top-level error, exit 1; later chunks do not run", function()
+    local p = H.start(nil, nil, { argv = {
+      "-e", 'require "moonwire"; print("RUNAWAY"); io.stdout:flush(); while true do end',
+      "-e", 'print("NEXT RAN")' } })
+    p:wait_line("^RUNAWAY$", 10)
+    p:kill("sigterm")
+    local code, signal = p:wait(5)
+    assert.equal(1, code, p:describe())
+    assert.equal(0, signal, p:describe())
+    local err = p:stderr_text()
+    assert.is_true(has(err, "moonwire: (command line):1: interrupted\nstack traceback:\n"), p:describe())
+    assert.is_true(has(err, "in main chunk"), p:describe())
+    assert.equal(1, H.count_text(err, "interrupted"), p:describe())
+    assert.same({}, p:grep("^NEXT RAN"))
+  end)
+
   it("in a reload's run of the script is interrupted by SIGINT: the reload fails, the graceful stop follows", function()
     local srv = H.server("echo")
     local src = [==[

@@ -4,12 +4,13 @@
 #ifndef MW_CODEC_H
 #define MW_CODEC_H
 #include <stddef.h>
+#include "err.h"
 
+/* A decoder returns one of these, or a failure of err.h: MW_DEC_TOO_LARGE
+ * (`len` says how large) or MW_DEC_INVALID. */
 enum {
     MW_DEC_NEED = 0,        /* not a whole message yet; `need` bytes in all would help */
     MW_DEC_MESSAGE = 1,     /* p[off .. off+len) is a message; drop `consumed` bytes */
-    MW_DEC_TOO_LARGE = -1,  /* the message is (or will be) over the limit; `len` says how large */
-    MW_DEC_INVALID = -2,    /* not a valid encoding (frame length under 4) */
 };
 
 typedef struct mw_decoded {

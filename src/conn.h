@@ -6,6 +6,7 @@
 #define MW_CONN_H
 #include <stdint.h>
 #include "buf.h"
+#include "err.h"
 #include "loop.h"
 #include "timer.h"
 #include "url.h"
@@ -13,13 +14,6 @@
 typedef struct mw_conn mw_conn;
 
 enum mw_status { MW_ST_INITIAL, MW_ST_CONNECTING, MW_ST_ESTABLISHED, MW_ST_CLOSING, MW_ST_CLOSED };
-
-/* Error codes passed to on_error (stable: exported to Lua as mw.errors). */
-enum mw_err {
-    MW_E_CONNECT_FAIL = 1, MW_E_SEND_FAIL = 2, MW_E_DNS_FAIL = 3, MW_E_TLS_FAIL = 4,
-    MW_E_HANDSHAKE_FAIL = 5, MW_E_PROTOCOL_FAIL = 6, MW_E_PACKAGE_TOO_LARGE = 7,
-    MW_E_TIMEOUT = 8, MW_E_READ_FAIL = 9,
-};
 
 /* What kind of message send() makes, and what kind a received one is. */
 enum mw_kind { MW_KIND_NONE = 0, MW_KIND_TEXT = 1, MW_KIND_BINARY = 2, MW_KIND_RAW = 3 };
@@ -51,10 +45,6 @@ typedef struct mw_conn_opts {
     double handshake_timeout;
     double close_timeout;      /* closeTimeout: close handshake or final flush */
 } mw_conn_opts;
-
-/* I/O results of transport reads and writes. */
-#define MW_IO_AGAIN (-1)
-#define MW_IO_ERROR (-2)
 
 /* Lengths, not strlen: a NUL inside a name or value must reach the ws
  * layer's check instead of cutting the header short. value NULL: send no

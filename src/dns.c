@@ -59,20 +59,6 @@ struct mw_dns {
     int dead;                    /* mw_dns_free was called */
 };
 
-const char *mw_dns_strerror(int code)
-{
-    switch (code) {
-    case 0: return "success";
-    case MW_DNS_EFAIL: return "resolver failure";
-    case MW_DNS_ENOTFOUND: return "host not found";
-    case MW_DNS_ETIMEOUT: return "timed out waiting for a DNS server";
-    case MW_DNS_ESERVER: return "DNS server error";
-    case MW_DNS_ENOMEM: return "out of memory";
-    case MW_DNS_EBADNAME: return "invalid host name";
-    default: return "unknown DNS error";
-    }
-}
-
 static int map_ares(int st)
 {
     switch (st) {
@@ -264,9 +250,9 @@ static void set_error(mw_dns_req *r, int code, const char *detail)
     r->errmsg = malloc(cap);
     if (!r->errmsg) return;   /* the callback gets a NULL message; nothing better to do */
     if (detail)
-        snprintf(r->errmsg, cap, "resolve %s: %s (%s)", host, mw_dns_strerror(code), detail);
+        snprintf(r->errmsg, cap, "resolve %s: %s (%s)", host, mw_strerror(code), detail);
     else
-        snprintf(r->errmsg, cap, "resolve %s: %s", host, mw_dns_strerror(code));
+        snprintf(r->errmsg, cap, "resolve %s: %s", host, mw_strerror(code));
 }
 
 static int alloc_addrs(mw_dns_req *r, int n)

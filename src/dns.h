@@ -5,16 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "err.h"   /* the status codes: MW_DNS_E*, texts by mw_strerror */
 
 struct ev_loop;
-
-/* DNS error class: -200..-299. */
-#define MW_DNS_EFAIL     (-200)  /* internal failure (c-ares refused the request) */
-#define MW_DNS_ENOTFOUND (-201)  /* the name does not exist or has no address */
-#define MW_DNS_ETIMEOUT  (-202)  /* no DNS server answered in time */
-#define MW_DNS_ESERVER   (-203)  /* servers unreachable, refused, failed, or answered garbage */
-#define MW_DNS_ENOMEM    (-204)  /* out of memory */
-#define MW_DNS_EBADNAME  (-205)  /* empty, too long, or malformed host name */
 
 typedef struct mw_dns mw_dns;
 typedef struct mw_dns_req mw_dns_req;
@@ -65,8 +58,5 @@ void mw_dns_cancel(mw_dns_req *r);
 
 /* Number of requests not yet delivered or cancelled. */
 int mw_dns_pending(const mw_dns *d);
-
-/* A short text for an MW_DNS_* code ("host not found", "timed out", ...). */
-const char *mw_dns_strerror(int code);
 
 #endif

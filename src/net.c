@@ -1,8 +1,8 @@
 /* net: resolve, connect with address fallback, socket options, reads and
  * writes of the socket under a connection. Knows nothing of connections,
- * stages, protocols or Lua (conn.h only for the MW_E_ and MW_IO_ codes). */
+ * stages, protocols or Lua. */
 #include "net.h"
-#include "conn.h"
+#include "err.h"
 #include "dns.h"
 #include <arpa/inet.h>
 #include <ctype.h>

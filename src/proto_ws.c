@@ -134,11 +134,16 @@ static void ws_state_free(ws_state *st)
     free(st);
 }
 
-static int err_class(int err)
+/* The one mapping of the engine's codes into err.h's convention. */
+int mw_err_from_ws(int err)
 {
-    if (err == WS_E_TOO_BIG) return MW_E_PACKAGE_TOO_LARGE;
-    if (ws_err_is_handshake(err)) return MW_E_HANDSHAKE_FAIL;
-    return MW_E_PROTOCOL_FAIL;
+    if (err == 0) return 0;
+    if (err == WS_E_NOMEM) return MW_WS_ENOMEM;
+    if (err == WS_E_RANDOM) return MW_WS_ERANDOM;
+    if (err == WS_E_TOO_BIG) return MW_WS_ETOOBIG;
+    if (ws_err_is_handshake(err)) return MW_WS_EHANDSHAKE;
+    if (ws_err_is_usage(err)) return MW_WS_EUSAGE;
+    return MW_WS_EPROTOCOL;
 }
 
 /* ---- engine events ---- */
@@ -247,11 +252,11 @@ static void on_fail(void *ud, int err, const char *msg)
     mw_conn *c = ud;
     static const char prefix[] = "handshake failed: ";  /* the engine's; ours says it */
     if (!ws_err_is_handshake(err)) {
-        mw_conn_error(c, err_class(err), "websocket %s: %s", c->url_str, msg);
+        mw_conn_error(c, mw_err_kind(mw_err_from_ws(err)), "websocket %s: %s", c->url_str, msg);
         return;
     }
     if (strncmp(msg, prefix, sizeof prefix - 1) == 0) msg += sizeof prefix - 1;
-    mw_conn_error(c, err_class(err), "websocket handshake with %s failed: %s", c->url_str, msg);
+    mw_conn_error(c, mw_err_kind(mw_err_from_ws(err)), "websocket handshake with %s failed: %s", c->url_str, msg);
 }
 
 /* ---- protocol hooks ---- */

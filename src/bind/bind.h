@@ -1,17 +1,17 @@
-/* bind: the Lua binding's shared runtime: the one door from C into Lua,
- * error reporting, the loop it drives, the registry of live connections.
+/* bind: the Lua binding's shared runtime: the loop it drives, the registry
+ * of live connections; the one door into Lua is the host's (host.h).
  * Knows no syscalls and no frame bits. */
 #ifndef MW_BIND_H
 #define MW_BIND_H
 #include <lua.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include "host.h"
 #include "loop.h"
 
 typedef struct l_conn l_conn;
 struct mw_conn;
 struct mw_watch;
-struct l_errlog;
 
 /* A connection userdata. Declared connections (made by the script's top
  * level or onWorkerStart) take part in hot reload. */
@@ -43,15 +43,12 @@ typedef struct l_ended {
 
 typedef struct mw_rt {
     lua_State *L;          /* the main thread: every callback runs on it */
+    mw_host *host;         /* its door, reporter and interruption */
     mw_loop loop;
-    int hosted;            /* run by the moonwire binary (which runs the loop) */
     int stopping;          /* stopAll or a signal: no new connects or reconnects */
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
     l_conn *conns;         /* every connection userdata alive */
-    volatile sig_atomic_t loop_running;
-    int msgh;              /* stack index of the traceback handler while the loop runs, else 0 */
-    volatile sig_atomic_t depth; /* calls through the door under way: msgh serves depth 0 only */
     int declaring;         /* running the script's top level or onWorkerStart */
     int reloading;         /* a reload transaction is under way */
     unsigned long conn_seq;
@@ -63,15 +60,13 @@ typedef struct mw_rt {
     int args_ref;          /* registry: its arguments */
     struct mw_watch *watch;
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
-    const char *what;      /* the callback the door runs now (for the error limiter), or NULL */
-    struct l_errlog *errlog; /* made at the first error */
-    /* SIGINT/SIGTERM interrupt running Lua code through a hook (as lua(1)):
-     * the signal handler reads these and sets the hook, nothing else. */
-    volatile sig_atomic_t in_main;  /* the host runs a chunk of its own (the main script, -e) */
-    volatile sig_atomic_t armed;    /* the interrupt hook is set */
-    volatile double irq_at;         /* when the signal came (mw_monotonic) */
-    lua_Hook saved_hook;            /* the script's own hook (debug.sethook), put back */
-    int saved_mask, saved_count;
+    /* Set by l_reload_register, which sits above connections and the runtime
+     * (they call up through these, never by name): a connection was made
+     * while declaring; lc, a declared connection the script ended, is
+     * collected (keep its record); the runtime closes. */
+    void (*conn_declared)(lua_State *L, struct mw_rt *rt, int idx, l_conn *lc);
+    void (*conn_ended)(struct mw_rt *rt, const l_conn *lc);
+    void (*at_close)(struct mw_rt *rt);
 } mw_rt;
 
 #define MW_RT_KEY "moonwire.rt"
@@ -80,26 +75,24 @@ typedef struct mw_rt {
 
 /* The runtime of this Lua state (created by luaopen_moonwire_core). */
 mw_rt *mw_rt_get(lua_State *L);
-/* The one door: calls the function below nargs arguments on rt->L with a
- * traceback handler; an error is printed to stderr (with `what` naming the
- * callback) and swallowed. Leaves nresults values (nil-filled on error).
- * Returns 0 on success, -1 when the callback raised. */
-int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what);
-/* Report an error value on top of the stack (pops it). */
-void mw_rt_report(mw_rt *rt, const char *what);
-/* Message handler that appends a traceback: for lua_pcall in the host too.
- * In a flood of the same error (see l_errlog.c) it leaves the message bare:
- * that one is only counted. */
-int mw_traceback(lua_State *L);
-/* The host runs (on 1) or has finished (on 0) a chunk of its own: SIGINT and
- * SIGTERM interrupt it. No-op before the chunk has loaded moonwire. */
-void mw_rt_host_chunk(lua_State *L, int on);
+/* The door (mw_host_call) on the main thread, for a callback named `what`:
+ * 0, or -1 once the error was reported; nresults values either way. */
+static inline int mw_rt_call(mw_rt *rt, int nargs, int nresults, const char *what)
+{
+    return mw_host_call(rt->host, rt->L, nargs, nresults, what);
+}
 /* Graceful stop: onWorkerStop hook, timers deleted, reconnects cancelled,
  * connections closed (ws with 1001), then the loop ends once they are. */
 void mw_rt_stop(mw_rt *rt);
 /* Run the loop until nothing is active or stop; a loop that ended by itself
  * still runs the stop (onWorkerStop runs on every way out, once). */
 void mw_rt_run(mw_rt *rt);
+/* The moonwire binary: the main script has run (its top level declared
+ * what it declares): remember it and its args[0..n) for reloads, and with
+ * watch watch it. A script that did not load moonwire has nothing to reload. */
+void mw_rt_script_ran(lua_State *L, const char *script, char **args, int n, int watch);
+/* The moonwire binary: run the loop, when the script loaded moonwire. */
+void mw_rt_run_hosted(lua_State *L);
 
 /* In a __gc: whether the script called it (debug.getmetatable(x).__gc(x)),
  * with a caller on the stack, rather than lua_close(), which runs the
@@ -148,21 +141,6 @@ void l_timer_del_all(mw_rt *rt);
 int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args);
 void l_timer_commit(lua_State *L, mw_rt *rt, int decls);
 
-/* l_errlog.c */
-/* Print the error on top of rt->L (pops it) as `error in <what>`, unless it
- * repeats one printed less than a second ago: that is counted, and a line
- * once a second sums the count up. */
-void l_errlog_report(mw_rt *rt, const char *what);
-/* Would this message (within the callback `what`) only be counted? */
-int l_errlog_repeat(mw_rt *rt, const char *what, const char *msg, size_t len);
-/* Print the pending counts now (at the end of the loop). */
-void l_errlog_flush(mw_rt *rt);
-/* Flush, then forget every error: after a reload, the new code's errors are
- * new even when their text is the old one's. */
-void l_errlog_reset(mw_rt *rt);
-/* Flush, then free; before the loop is closed. */
-void l_errlog_free(mw_rt *rt);
-
 /* l_reload.c */
 /* Remember the main script (path and the arguments on the stack top..). */
 void mw_rt_set_script(mw_rt *rt, const char *path, int nargs);
@@ -173,10 +151,6 @@ void mw_rt_schedule_reload(mw_rt *rt);
 /* --watch: watch the script and the modules it loaded from its directory. */
 int mw_rt_watch(mw_rt *rt);
 void l_reload_register(lua_State *L, mw_rt *rt);
-void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc);
-/* lc, a declared connection the script ended, is collected: keep its record. */
-void l_reload_remember_ended(mw_rt *rt, const l_conn *lc);
-void l_reload_forget_ended(mw_rt *rt);
 
 int luaopen_moonwire_core(lua_State *L);
 /* Put the embedded lua/moonwire modules into package.preload. */

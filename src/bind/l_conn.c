@@ -467,7 +467,7 @@ static int conn_new(lua_State *L)
             lua_settable(L, ud); /* goes through __newindex */
         }
     }
-    if (rt->declaring) l_reload_conn_declared(L, rt, lua_gettop(L), lc);
+    if (rt->declaring && rt->conn_declared) rt->conn_declared(L, rt, lua_gettop(L), lc);
     return 1;
 }
 
@@ -498,8 +498,8 @@ static int conn_gc(lua_State *L)
     }
     if (lc->c) {
         unlink_conn(lc->rt, lc);
-        if (lc->declared && lc->script_ended && !lc->alias && !lc->in_tx)
-            l_reload_remember_ended(lc->rt, lc);
+        if (lc->declared && lc->script_ended && !lc->alias && !lc->in_tx && lc->rt->conn_ended)
+            lc->rt->conn_ended(lc->rt, lc);
         if (!lc->alias) mw_conn_free(lc->c);
         lc->c = NULL;
     }

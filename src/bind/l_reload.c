@@ -41,7 +41,7 @@ static int hook(mw_rt *rt, const char *phase, int nresults)
     return mw_rt_call(rt, 1, nresults, strcmp(phase, "done") == 0 ? "onWorkerReload" : "reload");
 }
 
-void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
+static void conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
 {
     lc->declared = 1;
     if (!rt->reloading) return;
@@ -55,7 +55,7 @@ void l_reload_conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
 
 static const char successor_key = 0; /* old userdata's user values: [&successor_key] = new one */
 
-void l_reload_remember_ended(mw_rt *rt, const l_conn *lc)
+static void remember_ended(mw_rt *rt, const l_conn *lc)
 {
     if (rt->stopping || !rt->loop.ev) return; /* at exit: nothing will reload */
     l_ended *e = calloc(1, sizeof *e);
@@ -69,7 +69,7 @@ void l_reload_remember_ended(mw_rt *rt, const l_conn *lc)
     rt->ended = e;
 }
 
-void l_reload_forget_ended(mw_rt *rt)
+static void forget_ended(mw_rt *rt)
 {
     while (rt->ended) {
         l_ended *e = rt->ended;
@@ -166,7 +166,7 @@ static void commit_conns(mw_rt *rt, int conns)
         if (!lc->declared || lc->in_tx) continue;
         if (!l_conn_push(L, lc)) {
             /* unreachable, its finalizer not run yet: as if it had run */
-            if (lc->script_ended && !lc->alias) l_reload_remember_ended(rt, lc);
+            if (lc->script_ended && !lc->alias) remember_ended(rt, lc);
             lc->declared = 0;
             continue;
         }
@@ -213,7 +213,7 @@ static void commit_conns(mw_rt *rt, int conns)
     }
     /* the declarations that matched records hold them now; the others are
      * no longer declared: forgotten, as a spent one-shot timer's record */
-    if (cands) l_reload_forget_ended(rt);
+    if (cands) forget_ended(rt);
     free(cands);
     lua_pop(L, 1); /* hold */
     if (gc_was) lua_gc(L, LUA_GCRESTART);
@@ -261,7 +261,7 @@ int mw_rt_reload(mw_rt *rt)
     rt->tx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     if (luaL_loadfile(L, rt->script) != LUA_OK) {
-        mw_rt_report(rt, "reload");
+        mw_host_report(rt->host, rt->L, "reload");
         goto fail;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->args_ref);
@@ -284,7 +284,7 @@ int mw_rt_reload(mw_rt *rt)
     release_tx(rt);
     rt->reloading = 0;
     hook(rt, "commit", 0);
-    l_errlog_reset(rt);
+    mw_host_errors_reset(rt->host);
     fprintf(stderr, "moonwire: reloaded %s\n", rt->script);
     fflush(stderr);
     hook(rt, "done", 0);
@@ -348,9 +348,18 @@ int mw_rt_watch(mw_rt *rt)
     return r;
 }
 
+/* The runtime, an upvalue of these functions (not mw_rt_get: the runtime's
+ * file calls into this one, never the other way), while it lives. */
+static mw_rt *live_rt(lua_State *L)
+{
+    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+    if (!rt->loop.ev) luaL_error(L, "moonwire has shut down (called from a finalizer at exit)");
+    return rt;
+}
+
 static int l_reload(lua_State *L)
 {
-    mw_rt *rt = mw_rt_get(L);
+    mw_rt *rt = live_rt(L);
     if (!rt->script) return luaL_error(L, "mw.reload: no script to reload (moonwire runs a chunk)");
     mw_rt_schedule_reload(rt);
     return 0;
@@ -367,7 +376,7 @@ static int l_set_reload_hook(lua_State *L)
 /* core.setDeclaring(on): returns the previous setting, to put it back. */
 static int l_set_declaring(lua_State *L)
 {
-    mw_rt *rt = mw_rt_get(L);
+    mw_rt *rt = live_rt(L);
     lua_pushboolean(L, rt->declaring);
     rt->declaring = lua_toboolean(L, 1);
     return 1;
@@ -375,23 +384,27 @@ static int l_set_declaring(lua_State *L)
 
 static int l_script_path(lua_State *L)
 {
-    lua_pushstring(L, mw_rt_get(L)->script);
+    lua_pushstring(L, live_rt(L)->script);
     return 1;
 }
 
 static int l_reloading(lua_State *L)
 {
-    lua_pushboolean(L, mw_rt_get(L)->reloading);
+    lua_pushboolean(L, live_rt(L)->reloading);
     return 1;
 }
 
 void l_reload_register(lua_State *L, mw_rt *rt)
 {
-    (void)rt;
+    /* what connections and the runtime tell reload (hooks: they are below it) */
+    rt->conn_declared = conn_declared;
+    rt->conn_ended = remember_ended;
+    rt->at_close = forget_ended;
     static const luaL_Reg fns[] = {
         {"reload", l_reload}, {"setReloadHook", l_set_reload_hook},
         {"setDeclaring", l_set_declaring}, {"scriptPath", l_script_path},
         {"reloading", l_reloading}, {NULL, NULL},
     };
-    luaL_setfuncs(L, fns, 0);
+    lua_pushlightuserdata(L, rt);
+    luaL_setfuncs(L, fns, 1);
 }

@@ -130,7 +130,7 @@ typedef struct ws_request {
 } ws_request;
 
 /* ---- the client --------------------------------------------------------- */
-/* Embed it by value; the fields are private to ws_client.c. */
+/* Embed it by value; the fields are private to the client's files in src/ws/. */
 typedef struct ws_client {
     ws_config cfg;
     int state;
