@@ -60,3 +60,10 @@ void mw_buf_shrink(mw_buf *b, size_t keep)
 {
     if (b->len == 0 && b->cap > keep) mw_buf_free(b);
 }
+
+int mw_str_set(char **slot, const char *s)
+{
+    free(*slot);
+    *slot = s ? strdup(s) : NULL;
+    return s && !*slot ? -1 : 0;
+}

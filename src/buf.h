@@ -35,4 +35,7 @@ void mw_buf_shrink(mw_buf *b, size_t keep);
 
 /* Never NULL + 0: an unallocated buffer yields a pointer to an empty string. */
 static inline char *mw_buf_head(const mw_buf *b) { return b->data ? b->data + b->off : (char *)""; }
+/* Replace the owned string *slot with a copy of s (NULL: none). 0, or -1
+ * when out of memory (*slot is NULL then). */
+int mw_str_set(char **slot, const char *s);
 #endif

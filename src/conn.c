@@ -1,23 +1,15 @@
-/* conn: the connection state machine: DNS, connect with address fallback,
- * buffers, backpressure, deferred events, graceful close and reconnect.
- * Knows nothing of Lua and no frame bits. */
-#include "conn.h"
-#include "dns.h"
-#include "tls.h"
-#include <arpa/inet.h>
-#include <ctype.h>
+/* conn: the connection state machine: drives the socket (net.c), the stack
+ * of stages and the protocol; buffers, backpressure, deferred events,
+ * graceful close and reconnect. Knows nothing of Lua, no frame bits, and no
+ * stage or protocol by name (layers.c maps a URL to them). */
+#include "conn_int.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
 enum { PEND_CLOSE = 1u, PEND_BUFFER_FULL = 2u, PEND_INPUT = 4u };
 
@@ -32,7 +24,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void write_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void deadline_cb(mw_timer *t, void *ud);
 static void reconnect_cb(mw_timer *t, void *ud);
-static void try_next_addr(mw_conn *c);
+static void net_done(mw_net *n, int err, const char *msg);
 static void trim_cb(mw_timer *t, void *ud);
 
 const char *mw_conn_status_name(int s)
@@ -44,12 +36,6 @@ const char *mw_conn_status_name(int s)
     case MW_ST_CLOSING: return "CLOSING";
     default: return "CLOSED";
     }
-}
-
-void mw_conn_set_str(char **slot, const char *s)
-{
-    free(*slot);
-    *slot = s ? strdup(s) : NULL;
 }
 
 mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
@@ -68,9 +54,7 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     c->ud = ud;
     c->id = next_id++;
     c->status = MW_ST_INITIAL;
-    c->fd = -1;
-    c->use_tls = c->url.tls;
-    c->tp = &mw_transport_tcp;
+    mw_net_init(&c->net, l, net_done);
     c->proto = mw_proto_for_scheme(c->url.scheme);
     c->task.run = conn_task;
     mw_buf_init(&c->in);
@@ -81,11 +65,15 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     mw_timer_init(&c->reconnect_timer, l, reconnect_cb, c, 1);
     mw_timer_init(&c->trim, l, trim_cb, c, 0);
     c->errs_tail = &c->errs;
-    c->max_send_buffer = 1024 * 1024;
-    c->max_package = 10 * 1024 * 1024;
-    c->connect_timeout = 10;
-    c->handshake_timeout = 10;
-    c->close_timeout = 5;
+    c->opt.max_send_buffer = 1024 * 1024;
+    c->opt.max_package = 10 * 1024 * 1024;
+    c->opt.connect_timeout = 10;
+    c->opt.handshake_timeout = 10;
+    c->opt.close_timeout = 5;
+    const mw_stage_vt *sv = mw_stage_for_url(&c->url);
+    mw_stage *st = sv ? mw_conn_stage(c, sv, 1) : NULL;
+    if (sv && !st) { snprintf(err, errcap, "out of memory"); mw_conn_free(c); return NULL; }
+    if (st) st->enabled = 1;
     return c;
 }
 
@@ -125,17 +113,16 @@ int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
 {
-    dst->max_send_buffer = src->max_send_buffer;
-    dst->max_package = src->max_package;
-    dst->connect_timeout = src->connect_timeout;
-    dst->handshake_timeout = src->handshake_timeout;
-    dst->close_timeout = src->close_timeout;
-    dst->ping_interval = src->ping_interval;
-    dst->ping_timeout = src->ping_timeout;
-    dst->ws_binary = src->ws_binary;
-    dst->use_tls = src->use_tls; /* read at the next connect only */
-    mw_conn_set_str(&dst->ws_origin, src->ws_origin);
-    mw_conn_set_str(&dst->ws_protocols, src->ws_protocols);
+    dst->opt = src->opt;
+    /* which stages take part: read at the next connect only */
+    for (int i = 0; i < dst->nstages; i++) dst->stages[i]->enabled = 0;
+    for (int i = 0; i < src->nstages; i++) {
+        mw_stage *s = src->stages[i]->enabled ? mw_conn_stage(dst, src->stages[i]->vt, 1) : NULL;
+        if (s) s->enabled = 1;
+        else if (src->stages[i]->enabled) return -1;
+    }
+    const mw_conn_conf_vt *vt = src->conf_vt ? src->conf_vt : dst->conf_vt;
+    if (vt && vt->copy(dst, src) != 0) return -1;
     return mw_conn_set_headers(dst, src->headers, src->nheaders);
 }
 
@@ -189,11 +176,10 @@ static void shut_io(mw_conn *c)
     if (ev_is_active(&c->rio)) ev_io_stop(ev, &c->rio);
     if (ev_is_active(&c->wio)) ev_io_stop(ev, &c->wio);
     mw_timer_stop(&c->deadline);
-    if (c->dns_req) { mw_dns_cancel(c->dns_req); c->dns_req = NULL; }
-    free(c->addrs);
-    c->addrs = NULL;
-    if (c->tp_state && c->tp->close) c->tp->close(c);
-    if (c->fd >= 0) { close(c->fd); c->fd = -1; }
+    for (int i = c->depth - 1; i >= 0; i--)
+        if (c->stack[i]->vt->stop) c->stack[i]->vt->stop(c->stack[i]);
+    c->depth = 0;
+    mw_net_close(&c->net);
     if (c->proto->reset) c->proto->reset(c);
 }
 
@@ -201,7 +187,10 @@ void mw_conn_free(mw_conn *c)
 {
     if (!c) return;
     shut_io(c);
-    mw_tls_conn_free(c);
+    for (int i = 0; i < c->nstages; i++) {
+        if (c->stages[i]->vt->free) c->stages[i]->vt->free(c->stages[i]);
+        free(c->stages[i]);
+    }
     mw_timer_stop(&c->reconnect_timer);
     mw_timer_stop(&c->trim);
     mw_loop_unschedule(c->loop, &c->task);
@@ -211,9 +200,7 @@ void mw_conn_free(mw_conn *c)
     mw_url_free(&c->url);
     free(c->url_str);
     drop_next_url(c);
-    free(c->ws_origin);
-    free(c->ws_protocols);
-    free(c->ws_chosen_protocol);
+    if (c->conf_vt) c->conf_vt->free(c->conf);
     free_headers(c);
     free(c);
 }
@@ -326,40 +313,89 @@ void mw_conn_deadline(mw_conn *c, double after)
     else mw_timer_stop(&c->deadline);
 }
 
-/* "Connection refused" -> "connection refused": messages read as one sentence. */
-static void errno_text(int e, char *buf, size_t cap)
+/* ---- stages ---- */
+
+/* The session's stack: the enabled stages by level, attach order within one. */
+static void build_stack(mw_conn *c)
 {
-    snprintf(buf, cap, "%s", strerror(e));
-    if (buf[0] && isupper((unsigned char)buf[0]) && !(buf[1] && isupper((unsigned char)buf[1])))
-        buf[0] = (char)tolower((unsigned char)buf[0]);
+    c->depth = 0;
+    for (int i = 0; i < c->nstages; i++) {
+        mw_stage *s = c->stages[i];
+        if (!s->enabled) continue;
+        int j = c->depth++;
+        while (j > 0 && c->stack[j - 1]->vt->level > s->vt->level) { c->stack[j] = c->stack[j - 1]; j--; }
+        c->stack[j] = s;
+    }
+    for (int i = 0; i < c->depth; i++) {
+        c->stack[i]->pos = i;
+        c->stack[i]->below = i ? c->stack[i - 1] : NULL;
+    }
+}
+
+/* The protocol's view of the stream: the top of the stack, else the socket. */
+static long conn_input(mw_conn *c, char *p, size_t cap)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top ? top->vt->input(top, p, cap) : mw_net_read(&c->net, p, cap);
+}
+
+static long conn_output(mw_conn *c, const char *p, size_t n)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top ? top->vt->output(top, p, n) : mw_net_write(&c->net, p, n);
+}
+
+static int conn_pending(mw_conn *c)
+{
+    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
+    return top && ((top->vt->pending && top->vt->pending(top)) || mw_stage_pending_below(top));
+}
+
+static void stack_ready(mw_conn *c);
+
+/* Start the stages from index i up; when the last is ready the connection
+ * is ESTABLISHED and the protocol starts. */
+static void start_stages(mw_conn *c, int i)
+{
+    unsigned gen = c->gen;
+    for (; i < c->depth; i++) {
+        mw_stage *s = c->stack[i];
+        c->starting = i;
+        int r = s->vt->start ? s->vt->start(s) : 0;
+        if (r < 0 || c->gen != gen) return;
+        if (r > 0) { mw_conn_deadline(c, c->opt.handshake_timeout); return; }
+    }
+    c->starting = c->depth;
+    mw_conn_deadline(c, 0);
+    stack_ready(c);
+}
+
+void mw_stage_ready(mw_stage *s)
+{
+    mw_conn *c = s->c;
+    if (c->status != MW_ST_CONNECTING || s->pos >= c->depth || c->stack[s->pos] != s) return;
+    start_stages(c, s->pos + 1);
 }
 
 /* ---- connecting ---- */
 
-static void connected(mw_conn *c)
+static void net_done(mw_net *n, int err, const char *msg)
 {
-    c->peerlen = c->addrs->len[c->addrs->idx];
-    memcpy(&c->peer, &c->addrs->a[c->addrs->idx], c->peerlen);
-    free(c->addrs);
-    c->addrs = NULL;
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ev_io_stop(c->loop->ev, &c->wio);
-    ev_io_set(&c->rio, c->fd, EV_READ);
-    ev_io_set(&c->wio, c->fd, EV_WRITE);
+    mw_conn *c = container_of(n, mw_conn, net);
+    if (err) { mw_conn_fail(c, err, "%s", msg); return; }
+    ev_io_set(&c->rio, n->fd, EV_READ);
+    ev_io_set(&c->wio, n->fd, EV_WRITE);
     mw_conn_deadline(c, 0);
-    int r = c->tp->open ? c->tp->open(c) : 0;
-    if (r == 0) mw_conn_transport_ready(c);
-    else if (r > 0) mw_conn_deadline(c, c->handshake_timeout);
+    start_stages(c, 0);
 }
 
-void mw_conn_transport_ready(mw_conn *c)
+static void stack_ready(mw_conn *c)
 {
     unsigned gen = c->gen;
     c->status = MW_ST_ESTABLISHED;
     if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
     if (c->ev->on_connect) {
-        c->ev->on_connect(c);
+        c->ev->on_connect(c->ud);
         if (c->gen != gen || c->status != MW_ST_ESTABLISHED) return;
     }
     if (c->proto->start) {
@@ -376,64 +412,6 @@ void mw_conn_proto_ready(mw_conn *c)
     mw_conn_want_flush(c);
 }
 
-static void connect_wait_cb(struct ev_loop *ev, ev_io *w, int revents)
-{
-    (void)ev; (void)revents;
-    mw_conn *c = container_of(w, mw_conn, wio);
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0) {
-        ev_set_cb(&c->wio, write_cb);
-        connected(c);
-        return;
-    }
-    errno_text(err, c->last_err, sizeof c->last_err);
-    ev_io_stop(c->loop->ev, &c->wio);
-    close(c->fd);
-    c->fd = -1;
-    c->addrs->idx++;
-    try_next_addr(c);
-}
-
-static void try_next_addr(mw_conn *c)
-{
-    mw_addrs *ad = c->addrs;
-    for (; ad && ad->idx < ad->n; ad->idx++) {
-        struct sockaddr *sa = (struct sockaddr *)&ad->a[ad->idx];
-        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) { errno_text(errno, c->last_err, sizeof c->last_err); continue; }
-        if (connect(fd, sa, ad->len[ad->idx]) == 0 || errno == EINPROGRESS) {
-            c->fd = fd;
-            ev_set_cb(&c->wio, connect_wait_cb);
-            ev_io_set(&c->wio, fd, EV_WRITE);
-            ev_io_start(c->loop->ev, &c->wio);
-            return;
-        }
-        errno_text(errno, c->last_err, sizeof c->last_err);
-        close(fd);
-    }
-    mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: %s", c->url_str,
-                 c->last_err[0] ? c->last_err : "no address to connect to");
-}
-
-static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
-                     const socklen_t *lens, int n, const char *msg)
-{
-    mw_conn *c = ud;
-    c->dns_req = NULL;
-    if (status != 0) {
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: %s", c->url_str, msg ? msg : "resolve failed");
-        return;
-    }
-    free(c->addrs);
-    c->addrs = calloc(1, sizeof *c->addrs);
-    if (!c->addrs) { mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: out of memory", c->url_str); return; }
-    c->addrs->n = n < MW_MAX_ADDRS ? n : MW_MAX_ADDRS;
-    for (int i = 0; i < c->addrs->n; i++) { c->addrs->a[i] = addrs[i]; c->addrs->len[i] = lens[i]; }
-    try_next_addr(c);
-}
-
 int mw_conn_connect(mw_conn *c)
 {
     if (c->status != MW_ST_INITIAL && c->status != MW_ST_CLOSED) return -1;
@@ -445,12 +423,9 @@ int mw_conn_connect(mw_conn *c)
     }
     mw_timer_stop(&c->reconnect_timer);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
-    /* the transport is chosen per connect: `transport` may change between */
-    c->tp = c->use_tls ? &mw_transport_tls : &mw_transport_tcp;
+    /* the stages are chosen per connect: `transport` may change between */
+    build_stack(c);
     c->status = MW_ST_CONNECTING;
-    c->last_err[0] = 0;
-    free(c->addrs);
-    c->addrs = NULL;
     c->proto_ready = 0;
     c->paused = 0;
     mw_buf_clear(&c->in);
@@ -462,16 +437,10 @@ int mw_conn_connect(mw_conn *c)
         if (code) { mw_conn_fail(c, code, "%s", msg); return 0; }
     }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
-    if (c->connect_timeout > 0) mw_conn_deadline(c, c->connect_timeout);
-    char err[256] = "";
-    struct mw_dns *dns = mw_loop_dns(c->loop, err, sizeof err);
-    if (!dns) {
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: resolver unavailable: %s", c->url_str, err);
-        return 0;
-    }
-    c->dns_req = mw_dns_resolve(dns, c->url.host, c->url.port, dns_done, c);
-    if (!c->dns_req && c->status == MW_ST_CONNECTING)
-        mw_conn_fail(c, MW_E_DNS_FAIL, "connect %s: cannot start resolving %s", c->url_str, c->url.host);
+    if (c->opt.connect_timeout > 0) mw_conn_deadline(c, c->opt.connect_timeout);
+    char msg[512];
+    int code = mw_net_connect(&c->net, c->url_str, c->url.host, c->url.port, msg, sizeof msg);
+    if (code) mw_conn_fail(c, code, "%s", msg);
     return 0;
 }
 
@@ -489,7 +458,7 @@ static void close_expired(mw_conn *c)
         } else if (c->out.len) {
             code = MW_E_TIMEOUT;
             snprintf(msg, sizeof msg, "close %s: %zu bytes still unsent after %gs",
-                     c->url_str, c->out.len, c->close_timeout);
+                     c->url_str, c->out.len, c->opt.close_timeout);
         }
     }
     if (code) mw_conn_fail(c, code, "%s", msg);
@@ -500,15 +469,15 @@ static void deadline_cb(mw_timer *t, void *ud)
 {
     (void)t;
     mw_conn *c = ud;
-    if (c->status == MW_ST_CONNECTING && c->fd >= 0 && ev_cb(&c->wio) == write_cb) {
-        /* TCP is up (see can_flush): the transport's handshake (TLS) is late */
+    if (c->status == MW_ST_CONNECTING && c->net.up && c->starting < c->depth) {
+        /* TCP is up: a stage's handshake (TLS) is late */
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
-                     c->tp->name, c->url_str, c->handshake_timeout);
+                     c->stack[c->starting]->vt->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CONNECTING) {
-        mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->connect_timeout);
+        mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: timed out after %gs", c->url_str, c->opt.connect_timeout);
     } else if (c->status == MW_ST_ESTABLISHED && !c->proto_ready) {
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
-                     c->proto->name, c->url_str, c->handshake_timeout);
+                     c->proto->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CLOSING) {
         close_expired(c);
     }
@@ -581,7 +550,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
             c->loop->scratch_busy = borrowed = 1;
         }
         char *p = mw_buf_reserve(&c->in, READ_CHUNK);
-        n = p ? c->tp->read(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
+        n = p ? conn_input(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
         if (n > 0) {
             mw_buf_commit(&c->in, (size_t)n);
             c->bytes_read += (uint64_t)n;
@@ -592,7 +561,7 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
         if (n <= 0) break;
         if (c->gen != gen) return;
         if (c->in.len == 0 && c->in.cap) trim_later(c);
-    } while (ev_is_active(&c->rio) && c->tp->pending && c->tp->pending(c));
+    } while (ev_is_active(&c->rio) && conn_pending(c));
     if (n > 0 || n == MW_IO_AGAIN) return;
     if (n == 0) {
         int code = c->proto->eof ? c->proto->eof(c) : 0;
@@ -602,17 +571,22 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
         return;
     }
     char e[128];
-    errno_text(errno, e, sizeof e);
+    mw_net_errno_text(errno, e, sizeof e);
     mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
+}
+
+int mw_conn_interrupted(const mw_conn *c, unsigned gen)
+{
+    /* CLOSING goes on: a ws peer's messages after our close frame still
+     * count; a stream protocol's close pauses input. */
+    return c->gen != gen || c->paused || c->status == MW_ST_CLOSED;
 }
 
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
 {
     unsigned gen = c->gen;
-    if (c->ev->on_message) {
-        c->ev->on_message(c, p, n, kind);
-    }
-    return c->gen != gen || c->paused || c->status != MW_ST_ESTABLISHED;
+    if (c->ev->on_message) c->ev->on_message(c->ud, p, n, kind);
+    return mw_conn_interrupted(c, gen);
 }
 
 void mw_conn_pause(mw_conn *c)
@@ -625,11 +599,11 @@ void mw_conn_resume(mw_conn *c)
 {
     if (!c->paused) return;
     c->paused = 0;
-    if (c->fd >= 0 && c->status == MW_ST_ESTABLISHED) {
+    if (c->net.fd >= 0 && c->status == MW_ST_ESTABLISHED) {
         ev_io_start(c->loop->ev, &c->rio);
         if (c->in.len) { c->pending |= PEND_INPUT; mw_loop_schedule(c->loop, &c->task); }
         /* bytes the transport holds will not wake the socket watcher */
-        if (c->tp->pending && c->tp->pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
+        if (conn_pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
     }
 }
 
@@ -644,11 +618,11 @@ static void flush(mw_conn *c)
 {
     unsigned gen = c->gen;
     while (c->out.len) {
-        long n = c->tp->write(c, mw_buf_head(&c->out), c->out.len);
+        long n = conn_output(c, mw_buf_head(&c->out), c->out.len);
         if (n > 0) {
             mw_buf_consume(&c->out, (size_t)n);
             c->bytes_written += (uint64_t)n;
-            if (c->want_drained && mw_conn_queued(c) < c->max_send_buffer) {
+            if (c->want_drained && mw_conn_queued(c) < c->opt.max_send_buffer) {
                 /* below the limit again: the protocol appends what it held back */
                 c->want_drained = 0;
                 c->proto->drained(c);
@@ -661,7 +635,7 @@ static void flush(mw_conn *c)
         }
         char e[128];
         int err = errno;
-        errno_text(err, e, sizeof e);
+        mw_net_errno_text(err, e, sizeof e);
         /* A reset (or a peer gone) is one event whether a read or a write
          * notices it first: report it with the read side's code. */
         mw_conn_fail(c, err == ECONNRESET || err == EPIPE ? MW_E_READ_FAIL : MW_E_SEND_FAIL,
@@ -674,7 +648,7 @@ static void flush(mw_conn *c)
     if (c->buffer_full && !mw_conn_queued(c)) {
         c->buffer_full = 0;
         if (c->ev->on_buffer_drain) {
-            c->ev->on_buffer_drain(c);
+            c->ev->on_buffer_drain(c->ud);
             if (c->gen != gen) return;
         }
     }
@@ -683,9 +657,7 @@ static void flush(mw_conn *c)
 
 static int can_flush(mw_conn *c)
 {
-    /* wio's callback is write_cb once the TCP connect has completed */
-    return c->fd >= 0 && (c->status == MW_ST_ESTABLISHED || c->status == MW_ST_CLOSING) &&
-           ev_cb(&c->wio) == write_cb;
+    return c->net.up && (c->status == MW_ST_ESTABLISHED || c->status == MW_ST_CLOSING);
 }
 
 static void write_cb(struct ev_loop *ev, ev_io *w, int revents)
@@ -699,9 +671,9 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
     if (c->status == MW_ST_CLOSING || c->status == MW_ST_CLOSED) return 0;
     if (c->flush_then_close) return 0;
     /* before the handshake too: what waits for it is queued like the rest */
-    if (mw_conn_queued(c) >= c->max_send_buffer) {
+    if (mw_conn_queued(c) >= c->opt.max_send_buffer) {
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: send buffer full (%zu bytes), message dropped",
-                      c->url_str, c->max_send_buffer);
+                      c->url_str, c->opt.max_send_buffer);
         return 0;
     }
     c->proto_err[0] = 0;
@@ -709,7 +681,7 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
         return -1;
     }
-    if (mw_conn_queued(c) >= c->max_send_buffer && !c->buffer_full) {
+    if (mw_conn_queued(c) >= c->opt.max_send_buffer && !c->buffer_full) {
         c->buffer_full = 1;
         c->pending |= PEND_BUFFER_FULL;
     }
@@ -729,18 +701,26 @@ void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n)
     c->status = MW_ST_CLOSING;
     c->close_error = 1;
     if (c->proto->close && c->proto->close(c, code, reason, n)) {
-        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_deadline(c, c->opt.close_timeout);
         mw_conn_want_flush(c);
         return;
     }
     mw_conn_pause(c);
     c->flush_then_close = 1;
     if (!c->out.len) { mw_conn_teardown(c); return; }
-    mw_conn_deadline(c, c->close_timeout);
+    mw_conn_deadline(c, c->opt.close_timeout);
     mw_loop_schedule(c->loop, &c->task);
 }
 
-void mw_conn_finish(mw_conn *c) { mw_conn_close(c, 1000, NULL, 0); }
+void mw_conn_finish(mw_conn *c) { mw_conn_close(c, MW_CLOSE_NORMAL, NULL, 0); }
+
+void mw_conn_going_away(mw_conn *c)
+{
+    static const char reason[] = "going away";
+    mw_conn_cancel_reconnect(c);
+    if (c->status == MW_ST_ESTABLISHED) mw_conn_close(c, MW_CLOSE_GOING_AWAY, reason, sizeof reason - 1);
+    else if (c->status == MW_ST_CONNECTING) mw_conn_destroy(c);
+}
 
 void mw_conn_destroy(mw_conn *c)
 {
@@ -784,7 +764,7 @@ static void conn_task(mw_task *t)
         batch = e->next;
         c->nerr--;
         if (c->ev->on_error) {
-            c->ev->on_error(c, e->code, e->msg);
+            c->ev->on_error(c->ud, e->code, e->msg);
         }
         free(e);
     }
@@ -794,7 +774,7 @@ static void conn_task(mw_task *t)
         mw_buf_shrink(&c->in, 0);
         mw_buf_shrink(&c->out, 0);
         if (c->ev->on_close) {
-            c->ev->on_close(c);
+            c->ev->on_close(c->ud);
         }
         return;
     }
@@ -802,7 +782,7 @@ static void conn_task(mw_task *t)
     if (c->pending & PEND_BUFFER_FULL) {
         c->pending &= ~PEND_BUFFER_FULL;
         if (c->ev->on_buffer_full) {
-            c->ev->on_buffer_full(c);
+            c->ev->on_buffer_full(c->ud);
             if (c->gen != gen) return;
         }
     }
@@ -816,39 +796,33 @@ static void conn_task(mw_task *t)
 
 /* ---- addresses ---- */
 
-static int addr_str(const struct sockaddr_storage *ss, char *ip, size_t cap, int *port)
+int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port) { return mw_net_remote(&c->net, ip, cap, port); }
+int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port) { return mw_net_local(&c->net, ip, cap, port); }
+int mw_conn_family(const mw_conn *c) { return mw_net_family(&c->net); }
+
+/* ---- accessors ---- */
+
+unsigned long mw_conn_id(const mw_conn *c) { return c->id; }
+void *mw_conn_ud(const mw_conn *c) { return c->ud; }
+void mw_conn_set_ud(mw_conn *c, void *ud) { c->ud = ud; }
+int mw_conn_same_layer(int a, int b) { return mw_proto_for_scheme(a) == mw_proto_for_scheme(b); }
+int mw_conn_status(const mw_conn *c) { return c->status; }
+mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
+size_t mw_conn_recv_queued(const mw_conn *c) { return c->in.len; }
+size_t mw_conn_send_queued(const mw_conn *c) { return mw_conn_queued(c); }
+int mw_conn_buffer_full(const mw_conn *c) { return mw_conn_queued(c) >= c->opt.max_send_buffer; }
+int mw_conn_reconnect_pending(const mw_conn *c) { return mw_timer_active(&c->reconnect_timer); }
+const char *mw_conn_current_url(const mw_conn *c) { return c->url_str; }
+int mw_conn_current_scheme(const mw_conn *c) { return c->url.scheme; }
+
+void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written)
 {
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, ip, (socklen_t)cap);
-        if (port) *port = ntohs(s->sin_port);
-        return 0;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, ip, (socklen_t)cap);
-        if (port) *port = ntohs(s->sin6_port);
-        return 0;
-    }
-    return -1;
+    *read = c->bytes_read;
+    *written = c->bytes_written;
 }
 
-int mw_conn_remote(const mw_conn *c, char *ip, size_t cap, int *port)
+int mw_conn_live(const mw_conn *c)
 {
-    if (c->fd < 0 || !c->peerlen) return -1;
-    return addr_str(&c->peer, ip, cap, port);
-}
-
-int mw_conn_local(const mw_conn *c, char *ip, size_t cap, int *port)
-{
-    if (c->fd < 0) return -1;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0) return -1;
-    return addr_str(&ss, ip, cap, port);
-}
-
-int mw_conn_family(const mw_conn *c)
-{
-    return c->peerlen ? c->peer.ss_family : 0;
+    return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
+           mw_timer_active(&c->reconnect_timer);
 }

@@ -8,8 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-
 /* SIGINT/SIGTERM taken by the real handler and not yet run by the loop's
  * watcher: a second one then finds the process stuck (a callback that
  * catches the interruption, or blocks in C) and takes the default action. */

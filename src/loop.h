@@ -3,7 +3,12 @@
 #ifndef MW_LOOP_H
 #define MW_LOOP_H
 #include <ev.h>
+#include <stddef.h>
 #include "buf.h"
+
+/* The struct of type T whose member m is at p: watchers and tasks are
+ * embedded in their owners' structs, as libev's manual does it. */
+#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
 typedef struct mw_loop mw_loop;
 typedef struct mw_task mw_task;

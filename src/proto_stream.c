@@ -2,7 +2,7 @@
  * big-endian length, header included, as Workerman's Frame) protocols.
  * Knows nothing of Lua or sockets. */
 #include "codec.h"
-#include "conn.h"
+#include "conn_int.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -32,14 +32,14 @@ static void decoded_input(mw_conn *c, int (*decode)(const char *, size_t, size_t
     while (c->in.len) {
         const char *p = mw_buf_head(&c->in);
         mw_decoded d;
-        int r = decode(p, c->in.len, c->max_package, &d);
+        int r = decode(p, c->in.len, c->opt.max_package, &d);
         if (r == MW_DEC_NEED) {
             if (d.need > c->in.len) mw_buf_reserve(&c->in, d.need - c->in.len); /* one allocation for the rest */
             return;
         }
         if (r == MW_DEC_TOO_LARGE) {
             mw_conn_fail(c, MW_E_PACKAGE_TOO_LARGE, "read %s: %s of %s%zu bytes exceeds maxPackageSize (%zu bytes)",
-                         c->url_str, what, d.need ? "at least " : "", d.len, c->max_package);
+                         c->url_str, what, d.need ? "at least " : "", d.len, c->opt.max_package);
             return;
         }
         if (r == MW_DEC_INVALID) {
@@ -104,19 +104,6 @@ static int frame_send(mw_conn *c, const char *p, size_t n, int kind)
     return 0;
 }
 
-static const mw_proto_vt proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
-static const mw_proto_vt proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
-static const mw_proto_vt proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};
-
-extern const mw_proto_vt mw_proto_ws;
-
-const mw_proto_vt *mw_proto_for_scheme(int scheme)
-{
-    switch (scheme) {
-    case MW_SCHEME_TCP: return &proto_tcp;
-    case MW_SCHEME_TEXT: return &proto_text;
-    case MW_SCHEME_FRAME: return &proto_frame;
-    case MW_SCHEME_WS: case MW_SCHEME_WSS: return &mw_proto_ws;
-    default: return NULL;
-    }
-}
+const mw_proto_vt mw_proto_tcp = {.name = "tcp", .input = raw_input, .send = raw_send};
+const mw_proto_vt mw_proto_text = {.name = "text", .input = text_input, .send = text_send, .eof = text_eof};
+const mw_proto_vt mw_proto_frame = {.name = "frame", .input = frame_input, .send = frame_send};

@@ -1,12 +1,109 @@
 /* proto_ws: the ws:// protocol layer, the only glue between a connection and
  * the sans-I/O engine in ws/. Knows nothing of Lua or sockets. */
-#include "conn.h"
+#include "conn_int.h"
+#include "proto_ws.h"
 #include "crypto.h"
 #include "ws/ws_client.h"
 #include "ws/ws_utf8.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The connection's ws conf (see mw_conn_conf_vt): made on first use. */
+typedef struct ws_conf {
+    mw_ws_opts o;
+    const mw_ws_events *ev;   /* NULL: none */
+    char *chosen;             /* the last handshake's subprotocol, NULL until one completes */
+} ws_conf;
+
+static const mw_ws_opts no_opts;
+
+static void conf_free(void *p)
+{
+    ws_conf *f = p;
+    if (!f) return;
+    free(f->o.origin);
+    free(f->o.protocols);
+    free(f->chosen);
+    free(f);
+}
+
+static int conf_copy(mw_conn *dst, const mw_conn *src);
+
+static const mw_conn_conf_vt ws_conf_vt = {.free = conf_free, .copy = conf_copy};
+
+static ws_conf *conf(mw_conn *c)
+{
+    if (c->conf) return c->conf;
+    ws_conf *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    c->conf = f;
+    c->conf_vt = &ws_conf_vt;
+    return f;
+}
+
+extern const mw_proto_vt mw_proto_ws;
+
+static const ws_conf *conf_get(const mw_conn *c) { return c->conf; }
+
+static const mw_ws_events *events(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    return f ? f->ev : NULL;
+}
+
+const mw_ws_opts *mw_ws_options_get(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    return f ? &f->o : &no_opts;
+}
+
+mw_ws_opts *mw_ws_options(mw_conn *c)
+{
+    ws_conf *f = conf(c);
+    return f ? &f->o : NULL;
+}
+
+int mw_ws_set_events(mw_conn *c, const mw_ws_events *ev)
+{
+    if (c->proto != &mw_proto_ws) return 0;
+    ws_conf *f = conf(c);
+    if (!f) return -1;
+    f->ev = ev;
+    return 0;
+}
+
+int mw_ws_set_origin(mw_conn *c, const char *s)
+{
+    ws_conf *f = conf(c);
+    return f ? mw_str_set(&f->o.origin, s) : -1;
+}
+
+int mw_ws_set_protocols(mw_conn *c, const char *s)
+{
+    ws_conf *f = conf(c);
+    return f ? mw_str_set(&f->o.protocols, s) : -1;
+}
+
+const char *mw_ws_client_protocol(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    if (!f) return NULL;
+    return f->chosen ? f->chosen : f->o.protocols;
+}
+
+/* The options only: dst keeps its events and what it negotiated. */
+static int conf_copy(mw_conn *dst, const mw_conn *src)
+{
+    const mw_ws_opts *so = mw_ws_options_get(src);
+    ws_conf *f = conf(dst);
+    if (!f) return -1;
+    f->o.ping_interval = so->ping_interval;
+    f->o.ping_timeout = so->ping_timeout;
+    f->o.binary = so->binary;
+    if (mw_str_set(&f->o.origin, so->origin) != 0) return -1;
+    return mw_str_set(&f->o.protocols, so->protocols);
+}
 
 typedef struct ws_state {
     ws_client ws;
@@ -53,7 +150,7 @@ int mw_err_from_ws(int err)
 
 static int stop_flag(mw_conn *c, unsigned gen)
 {
-    return (c->gen != gen || c->paused || c->status == MW_ST_CLOSED) ? WS_CB_STOP : 0;
+    return mw_conn_interrupted(c, gen) ? WS_CB_STOP : 0;
 }
 
 static void ping_cb(mw_timer *t, void *ud);
@@ -64,16 +161,15 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     unsigned gen = c->gen;
+    ws_conf *f = c->conf;     /* made by ws_start */
     /* "" when the server chose none: websocketClientProtocol then reads as
      * no subprotocol, not as the list that was offered. */
-    free(c->ws_chosen_protocol);
-    c->ws_chosen_protocol = strndup(sp ? sp : "", sp ? spn : 0);
+    free(f->chosen);
+    f->chosen = strndup(sp ? sp : "", sp ? spn : 0);
     mw_conn_deadline(c, 0);
-    if (c->ping_interval > 0) mw_timer_start(&st->ping, c->ping_interval, c->ping_interval);
+    if (f->o.ping_interval > 0) mw_timer_start(&st->ping, f->o.ping_interval, f->o.ping_interval);
     mw_conn_proto_ready(c);
-    if (c->ev->on_ws_connect) {
-        c->ev->on_ws_connect(c, head, n);
-    }
+    if (f->ev && f->ev->on_connect) f->ev->on_connect(c->ud, head, n);
     return stop_flag(c, gen);
 }
 
@@ -81,11 +177,7 @@ static int on_message(void *ud, int is_text, const char *p, size_t n)
 {
     mw_conn *c = ud;
     if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return WS_CB_STOP;
-    unsigned gen = c->gen;
-    if (c->ev->on_message) {
-        c->ev->on_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY);
-    }
-    return stop_flag(c, gen);
+    return mw_conn_emit_message(c, p, n, is_text ? MW_KIND_TEXT : MW_KIND_BINARY) ? WS_CB_STOP : 0;
 }
 
 static int on_ping(void *ud, const char *p, size_t n)
@@ -93,9 +185,8 @@ static int on_ping(void *ud, const char *p, size_t n)
     mw_conn *c = ud;
     unsigned gen = c->gen;
     int pong = 1;
-    if (c->ev->on_ws_ping) {
-        pong = c->ev->on_ws_ping(c, p, n);
-    }
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_ping) pong = ev->on_ping(c->ud, p, n);
     if (c->gen != gen) {
         /* The callback tore the session down (reConnect, destroy): the pong
          * would land in the buffer the next connection starts from. */
@@ -103,7 +194,7 @@ static int on_ping(void *ud, const char *p, size_t n)
     }
     if (pong) {
         ws_state *st = c->proto_state;
-        if (mw_conn_queued(c) >= c->max_send_buffer) {
+        if (mw_conn_queued(c) >= c->opt.max_send_buffer) {
             /* A peer that pings faster than it reads must not grow the send
              * queue without bound: past maxSendBufferSize the pong waits,
              * replacing any older one still owed, until the queue drains. */
@@ -139,9 +230,8 @@ static int on_pong(void *ud, const char *p, size_t n)
 {
     mw_conn *c = ud;
     unsigned gen = c->gen;
-    if (c->ev->on_ws_pong) {
-        c->ev->on_ws_pong(c, p, n);
-    }
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_pong) ev->on_pong(c->ud, p, n);
     return stop_flag(c, gen);
 }
 
@@ -151,10 +241,9 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     unsigned gen = c->gen;
     /* Our reply is in c->out; the server closes TCP first, within a bound. */
     if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
-    mw_conn_deadline(c, c->close_timeout);
-    if (c->ev->on_ws_close) {
-        c->ev->on_ws_close(c, code, reason, n);
-    }
+    mw_conn_deadline(c, c->opt.close_timeout);
+    const mw_ws_events *ev = events(c);
+    if (ev && ev->on_close) ev->on_close(c->ud, code, reason, n);
     return stop_flag(c, gen);
 }
 
@@ -176,10 +265,10 @@ static void on_fail(void *ud, int err, const char *msg)
 static void engine_init(mw_conn *c, ws_state *st)
 {
     ws_config cfg = {0};
-    cfg.max_message = c->max_package;
+    cfg.max_message = c->opt.max_package;
     /* Large frames complete in the connection's read buffer (bounded by
      * maxPackageSize, as reassembly would be) and go to Lua from there. */
-    cfg.defer_max = c->max_package;
+    cfg.defer_max = c->opt.max_package;
     cfg.ev.ud = c;
     cfg.ev.on_open = on_open;
     cfg.ev.on_message = on_message;
@@ -210,7 +299,7 @@ static int opcode_for(mw_conn *c, int kind)
 {
     if (kind == MW_KIND_TEXT) return WS_OP_TEXT;
     if (kind == MW_KIND_BINARY) return WS_OP_BINARY;
-    return c->ws_binary ? WS_OP_BINARY : WS_OP_TEXT;
+    return mw_ws_options_get(c)->binary ? WS_OP_BINARY : WS_OP_TEXT;
 }
 
 static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int kind)
@@ -231,6 +320,7 @@ static int ws_send_now(mw_conn *c, ws_state *st, const char *p, size_t n, int ki
  * of memory. */
 static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
 {
+    const mw_ws_opts *o = mw_ws_options_get(c);
     *hs = NULL;
     if (c->nheaders) {
         *hs = calloc((size_t)c->nheaders, sizeof **hs);
@@ -247,8 +337,8 @@ static int make_request(mw_conn *c, ws_request *req, ws_header **hs)
         .port = c->url.port_given ? c->url.port : 0,
         .secure = c->url.tls,
         .path = c->url.path, .path_len = strlen(c->url.path),
-        .origin = c->ws_origin, .origin_len = c->ws_origin ? strlen(c->ws_origin) : 0,
-        .protocols = c->ws_protocols, .protocols_len = c->ws_protocols ? strlen(c->ws_protocols) : 0,
+        .origin = o->origin, .origin_len = o->origin ? strlen(o->origin) : 0,
+        .protocols = o->protocols, .protocols_len = o->protocols ? strlen(o->protocols) : 0,
         .user_agent = MW_USER_AGENT, .user_agent_len = sizeof MW_USER_AGENT - 1,
         .headers = *hs, .nheaders = (size_t)c->nheaders,
     };
@@ -278,10 +368,11 @@ static int ws_check(mw_conn *c, char *msg, size_t cap)
 static int ws_start(mw_conn *c)
 {
     ws_state *st = state(c);
-    if (!st) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
+    ws_conf *f = conf(c);
+    if (!st || !f) { mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str); return -1; }
     /* until this handshake completes, websocketClientProtocol reads as the offer */
-    free(c->ws_chosen_protocol);
-    c->ws_chosen_protocol = NULL;
+    free(f->chosen);
+    f->chosen = NULL;
     /* Options set after an early send() (which made st) count: the engine has
      * not started, so nothing is lost by configuring it afresh. */
     engine_init(c, st);
@@ -317,7 +408,7 @@ static int ws_start(mw_conn *c)
     }
     mw_buf_free(&st->pre);
     st->pre_wire = 0;
-    mw_conn_deadline(c, c->handshake_timeout);
+    mw_conn_deadline(c, c->opt.handshake_timeout);
     return 0;
 }
 
@@ -350,7 +441,7 @@ static void ws_input(mw_conn *c)
         c->status = MW_ST_CLOSING;
         mw_conn_pause(c);
         c->flush_then_close = 1;
-        mw_conn_deadline(c, c->close_timeout);
+        mw_conn_deadline(c, c->opt.close_timeout);
         mw_conn_want_flush(c);
         return;
     }
@@ -396,7 +487,7 @@ static int ws_close(mw_conn *c, int code, const char *reason, size_t n)
     if (r == WS_E_BAD_CODE || r == WS_E_BAD_REASON) {
         mw_conn_error(c, MW_E_SEND_FAIL, "close %s: %s (%d); closing with 1000 instead", c->url_str,
                       ws_strerror(r), code);
-        r = ws_client_close(&st->ws, 1000, NULL, 0, &c->out);
+        r = ws_client_close(&st->ws, MW_CLOSE_NORMAL, NULL, 0, &c->out);
     }
     mw_timer_stop(&st->ping);
     return r == 0 ? 1 : 0;
@@ -423,17 +514,17 @@ static int ws_close_expired(mw_conn *c, char *msg, size_t cap)
     int s = st ? ws_client_state(&st->ws) : WS_STATE_FAILED;
     if (s == WS_STATE_CLOSING && c->out.len) {
         snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs, our close frame among them",
-                 c->url_str, c->out.len, c->close_timeout);
+                 c->url_str, c->out.len, c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     if (s == WS_STATE_CLOSING) {
         snprintf(msg, cap, "close %s: no close frame from the server within %gs",
-                 c->url_str, c->close_timeout);
+                 c->url_str, c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     if (s == WS_STATE_HANDSHAKE && c->out.len) {
         snprintf(msg, cap, "close %s: %zu bytes still unsent after %gs", c->url_str, c->out.len,
-                 c->close_timeout);
+                 c->opt.close_timeout);
         return MW_E_TIMEOUT;
     }
     return 0;   /* close frames exchanged (the server kept TCP open), or failed already */
@@ -464,18 +555,19 @@ static void ping_cb(mw_timer *t, void *ud)
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
-    int skipped = mw_conn_queued(c) >= c->max_send_buffer;
+    int skipped = mw_conn_queued(c) >= c->opt.max_send_buffer;
     if (!skipped && ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
     /* The wait runs from the first ping after the last byte read: a ping
      * that follows new data starts it again (dropping an expiry due now,
      * which would find that data), so a peer that goes quiet is failed
      * within interval + timeout. A wait due now with nothing read since
      * its ping is left to fail. */
-    if (c->ping_timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
+    double timeout = mw_ws_options_get(c)->ping_timeout;
+    if (timeout > 0 && (!mw_timer_active(&st->pong_wait) || c->bytes_read != st->read_at_ping)) {
         st->read_at_ping = c->bytes_read;
         st->written_at_ping = c->bytes_written;
         st->ping_skipped = skipped;
-        mw_timer_start(&st->pong_wait, c->ping_timeout, 0);
+        mw_timer_start(&st->pong_wait, timeout, 0);
     }
 }
 
@@ -485,12 +577,13 @@ static void pong_wait_cb(mw_timer *t, void *ud)
     mw_conn *c = ud;
     ws_state *st = c->proto_state;
     if (!st || c->bytes_read != st->read_at_ping) return;
+    double timeout = mw_ws_options_get(c)->ping_timeout;
     if (!st->ping_skipped)
         mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: no pong or data within %gs after a ping", c->url_str,
-                     c->ping_timeout);
+                     timeout);
     else if (c->bytes_written == st->written_at_ping)
         mw_conn_fail(c, MW_E_TIMEOUT, "websocket %s: the server neither sent nor read anything within %gs "
-                     "(send buffer full, ping not sent)", c->url_str, c->ping_timeout);
+                     "(send buffer full, ping not sent)", c->url_str, timeout);
 }
 
 /* What waits for the 101: messages sent before the transport was up, then

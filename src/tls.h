@@ -1,7 +1,7 @@
-/* tls: the TLS transport (wolfSSL) behind mw_transport_vt, its options and
- * session resumption across reconnects; contexts come from tls_ctx.h, which
- * follows the CA and certificate files on disk. Knows nothing of Lua,
- * protocols or frame bits. */
+/* tls: the TLS stage (wolfSSL, a mw_stage_vt in transport_tls.c), its
+ * options and session resumption across reconnects; contexts come from
+ * tls_ctx.h, which follows the CA and certificate files on disk. Knows
+ * nothing of Lua, protocols or frame bits. */
 #ifndef MW_TLS_H
 #define MW_TLS_H
 #include "conn.h"
@@ -39,11 +39,12 @@ int mw_tls_copy_opts(mw_conn *dst, const mw_conn *src);
 /* Copy what the handshake of c's current (or, once closed, last) connection
  * negotiated into out. Returns 1, or 0 when that handshake has not completed. */
 int mw_tls_get_info(const mw_conn *c, mw_tls_info *out);
-/* Free c's TLS state (the saved session too); called by mw_conn_free. */
-void mw_tls_conn_free(mw_conn *c);
+/* TLS at the next connect (the `transport` option; a wss:// URL enables it
+ * at creation). 0, or -1 when out of memory. */
+int mw_tls_enable(mw_conn *c, int on);
+int mw_tls_enabled(const mw_conn *c);
 /* Free every cached context no connection uses, then wolfSSL's globals.
  * Registered with atexit on first use; safe to call more than once. */
 void mw_tls_shutdown(void);
 
-extern const mw_transport_vt mw_transport_tls;
 #endif

@@ -6,6 +6,7 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfio.h>
+#include "conn_int.h"
 #include "tls.h"
 #include "tls_ctx.h"
 #include "tls_name.h"
@@ -14,12 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+extern const mw_stage_vt mw_stage_tls;
 
 typedef struct tls_conn {
     mw_conn *c;
+    mw_stage *s;           /* ours in c: reads and writes go through the layer below */
     /* options, owned copies */
     int verify_peer, verify_peer_name, allow_self_signed;
     char *cafile, *capath, *peer_name, *local_cert, *local_pk, *alpn;
@@ -56,12 +57,6 @@ typedef struct tls_conn {
     mw_tls_info info;
 } tls_conn;
 
-static void set_copy(char **slot, const char *s)
-{
-    free(*slot);
-    *slot = s ? strdup(s) : NULL;
-}
-
 void mw_tls_opts_init(mw_tls_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -69,31 +64,53 @@ void mw_tls_opts_init(mw_tls_opts *o)
     o->verify_peer_name = 1;
 }
 
-static tls_conn *state_of(mw_conn *c)
+static tls_conn *state_of(mw_stage *s)
 {
-    if (c->tp_state) return c->tp_state;
+    if (s->state) return s->state;
     tls_conn *st = calloc(1, sizeof *st);
     if (!st) return NULL;
-    st->c = c;
+    st->c = s->c;
+    st->s = s;
     st->verify_peer = 1;
     st->verify_peer_name = 1;
-    c->tp_state = st;
+    s->state = st;
     return st;
+}
+
+/* c's TLS state, NULL when it has none (never configured nor enabled). */
+static const tls_conn *find_state(const mw_conn *c)
+{
+    const mw_stage *s = mw_conn_stage((mw_conn *)c, &mw_stage_tls, 0);
+    return s ? s->state : NULL;
+}
+
+int mw_tls_enable(mw_conn *c, int on)
+{
+    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, on);
+    if (s) s->enabled = on;
+    return on && !s ? -1 : 0;
+}
+
+int mw_tls_enabled(const mw_conn *c)
+{
+    const mw_stage *s = mw_conn_stage((mw_conn *)c, &mw_stage_tls, 0);
+    return s && s->enabled;
 }
 
 int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
 {
-    tls_conn *st = state_of(c);
+    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, 1);
+    tls_conn *st = s ? state_of(s) : NULL;
     if (!st) return -1;
     st->verify_peer = o->verify_peer;
     st->verify_peer_name = o->verify_peer_name;
     st->allow_self_signed = o->allow_self_signed;
-    set_copy(&st->cafile, o->cafile);
-    set_copy(&st->capath, o->capath);
-    set_copy(&st->peer_name, o->peer_name);
-    set_copy(&st->local_cert, o->local_cert);
-    set_copy(&st->local_pk, o->local_pk);
-    set_copy(&st->alpn, o->alpn);
+    mw_str_set(&st->cafile, o->cafile);
+    mw_str_set(&st->capath, o->capath);
+    mw_str_set(&st->peer_name, o->peer_name);
+    mw_str_set(&st->local_cert, o->local_cert);
+    mw_str_set(&st->local_pk, o->local_pk);
+    mw_str_set(&st->alpn, o->alpn);
     if ((o->cafile && !st->cafile) || (o->capath && !st->capath) ||
         (o->peer_name && !st->peer_name) || (o->local_cert && !st->local_cert) ||
         (o->local_pk && !st->local_pk) || (o->alpn && !st->alpn))
@@ -103,7 +120,7 @@ int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
 
 int mw_tls_copy_opts(mw_conn *dst, const mw_conn *src)
 {
-    const tls_conn *s = src->tp_state;
+    const tls_conn *s = find_state(src);
     mw_tls_opts o;
     mw_tls_opts_init(&o);
     if (s) {
@@ -122,7 +139,7 @@ int mw_tls_copy_opts(mw_conn *dst, const mw_conn *src)
 
 int mw_tls_get_info(const mw_conn *c, mw_tls_info *out)
 {
-    const tls_conn *st = c->tp_state;
+    const tls_conn *st = find_state(c);
     if (!st || !st->have_info) return 0;
     *out = st->info;
     return 1;
@@ -320,35 +337,29 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     tls_conn *st = ctx;
-    for (;;) {
-        ssize_t n = recv(st->c->fd, buf, (size_t)sz, 0);
-        if (n > 0) return (int)n;
-        if (n == 0) { st->io_eof = 1; return WOLFSSL_CBIO_ERR_CONN_CLOSE; }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;
-        st->io_errno = errno;
-        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
-    }
+    long n = mw_stage_read(st->s, buf, (size_t)sz);
+    if (n > 0) return (int)n;
+    if (n == 0) { st->io_eof = 1; return WOLFSSL_CBIO_ERR_CONN_CLOSE; }
+    if (n == MW_IO_AGAIN) return WOLFSSL_CBIO_ERR_WANT_READ;
+    st->io_errno = errno;
+    return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     tls_conn *st = ctx;
-    for (;;) {
-        ssize_t n = send(st->c->fd, buf, (size_t)sz, MSG_NOSIGNAL);
-        if (n >= 0) return (int)n;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_WRITE;
-        st->io_errno = errno;
-        if ((errno == EPIPE || errno == ECONNRESET) && st->established) {
-            st->peer_gone = errno; /* tls_write reports it, after looking for an alert */
-            return WOLFSSL_CBIO_ERR_WANT_WRITE;
-        }
-        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST
-               : errno == EPIPE    ? WOLFSSL_CBIO_ERR_CONN_CLOSE
-                                   : WOLFSSL_CBIO_ERR_GENERAL;
+    long n = mw_stage_write(st->s, buf, (size_t)sz);
+    if (n >= 0) return (int)n;
+    if (n == MW_IO_AGAIN) return WOLFSSL_CBIO_ERR_WANT_WRITE;
+    st->io_errno = errno;
+    if ((errno == EPIPE || errno == ECONNRESET) && st->established) {
+        st->peer_gone = errno; /* tls_output reports it, after looking for an alert */
+        return WOLFSSL_CBIO_ERR_WANT_WRITE;
     }
+    return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST
+           : errno == EPIPE    ? WOLFSSL_CBIO_ERR_CONN_CLOSE
+                               : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
 /* ---- the handshake ---- */
@@ -360,7 +371,7 @@ static void hio_want(tls_conn *st, int events)
         if ((st->hio.events & (EV_READ | EV_WRITE)) == events) return;
         ev_io_stop(ev, &st->hio);
     }
-    ev_io_set(&st->hio, st->c->fd, events);
+    ev_io_set(&st->hio, mw_stage_fd(st->s), events);
     ev_io_start(ev, &st->hio);
 }
 
@@ -438,8 +449,7 @@ static int handshake_step(tls_conn *st)
     st->established = 1;
     snapshot_info(st);
     if (st->opening) return 0;
-    mw_conn_deadline(c, 0);
-    mw_conn_transport_ready(c);
+    mw_stage_ready(st->s);
     return 0;
 }
 
@@ -447,18 +457,17 @@ static void hio_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)revents;
     tls_conn *st = container_of(w, tls_conn, hio);
-    mw_conn *c = st->c;
     if (st->handshaking) { handshake_step(st); return; }
     /* A read that needed the socket writable (or a write that needed it
-     * readable) is retried through conn's own watcher. */
+     * readable) is retried through conn's own watchers. */
     ev_io_stop(ev, w);
-    if (ev_is_active(&c->rio)) ev_feed_event(ev, &c->rio, EV_READ);
-    if (ev_is_active(&c->wio)) ev_feed_event(ev, &c->wio, EV_WRITE);
+    mw_stage_wake(st->s);
 }
 
-static int tls_open(mw_conn *c)
+static int tls_start(mw_stage *s)
 {
-    tls_conn *st = state_of(c);
+    mw_conn *c = s->c;
+    tls_conn *st = state_of(s);
     if (!st) { mw_conn_fail(c, MW_E_TLS_FAIL, "tls %s: out of memory", c->url_str); return -1; }
     /* a stat() per file: a rotated CA bundle or a renewed client
      * certificate is used from the next handshake on */
@@ -511,8 +520,8 @@ static int tls_open(mw_conn *c)
         drop_session(st);
     st->session_ctx = id;
     st->session_accept = st->accept;
-    if (!st->session_name || strcmp(st->session_name, name) != 0) set_copy(&st->session_name, name);
-    ev_io_init(&st->hio, hio_cb, c->fd, EV_READ);
+    if (!st->session_name || strcmp(st->session_name, name) != 0) mw_str_set(&st->session_name, name);
+    ev_io_init(&st->hio, hio_cb, mw_stage_fd(s), EV_READ);
     st->handshaking = 1;
     st->opening = 1;
     int r = handshake_step(st);
@@ -532,9 +541,9 @@ static long read_end(tls_conn *st, int term, int e)
     return MW_IO_ERROR;
 }
 
-static long tls_read(mw_conn *c, char *p, size_t cap)
+static long tls_input(mw_stage *s, char *p, size_t cap)
 {
-    tls_conn *st = c->tp_state;
+    tls_conn *st = s->state;
     if (!st || !st->ssl) { errno = EBADF; return MW_IO_ERROR; }
     if (st->rd_term) return read_end(st, st->rd_term, st->rd_err);
     size_t got = 0;
@@ -554,9 +563,9 @@ static long tls_read(mw_conn *c, char *p, size_t cap)
     return got ? (long)got : MW_IO_AGAIN;
 }
 
-static int tls_pending(mw_conn *c)
+static int tls_pending(mw_stage *s)
 {
-    tls_conn *st = c->tp_state;
+    tls_conn *st = s->state;
     return st && st->ssl && (st->rd_term || wolfSSL_pending(st->ssl) > 0);
 }
 
@@ -582,9 +591,9 @@ static void report_peer_gone(tls_conn *st)
     mw_conn_fail(c, MW_E_TLS_FAIL, "tls write %s: %s", c->url_str, why);
 }
 
-static long tls_write(mw_conn *c, const char *p, size_t n)
+static long tls_output(mw_stage *s, const char *p, size_t n)
 {
-    tls_conn *st = c->tp_state;
+    tls_conn *st = s->state;
     if (!st || !st->ssl) { errno = EBADF; return MW_IO_ERROR; }
     size_t done = 0;
     /* After WANT_WRITE wolfSSL must be called again with the same bytes: conn
@@ -604,15 +613,15 @@ static long tls_write(mw_conn *c, const char *p, size_t n)
         if (done) break; /* wolfSSL keeps the error: the next call reports it */
         char why[sizeof ((tls_conn *)0)->vmsg + 64];
         describe_error(st, e, why, sizeof why);
-        mw_conn_fail(c, MW_E_TLS_FAIL, "tls write %s: %s", c->url_str, why);
+        mw_conn_fail(s->c, MW_E_TLS_FAIL, "tls write %s: %s", s->c->url_str, why);
         return MW_IO_ERROR;
     }
     return done ? (long)done : MW_IO_AGAIN;
 }
 
-static void tls_close(mw_conn *c)
+static void tls_stop(mw_stage *s)
 {
-    tls_conn *st = c->tp_state;
+    tls_conn *st = s->state;
     if (!st) return;
     hio_stop(st);
     if (st->ssl) {
@@ -636,11 +645,11 @@ static void tls_close(mw_conn *c)
     st->handshaking = st->opening = st->established = st->rd_term = 0;
 }
 
-void mw_tls_conn_free(mw_conn *c)
+static void tls_free(mw_stage *s)
 {
-    tls_conn *st = c->tp_state;
+    tls_conn *st = s->state;
     if (!st) return;
-    tls_close(c);
+    tls_stop(s);
     drop_session(st);
     free(st->cafile);
     free(st->capath);
@@ -649,14 +658,16 @@ void mw_tls_conn_free(mw_conn *c)
     free(st->local_pk);
     free(st->alpn);
     free(st);
-    c->tp_state = NULL;
+    s->state = NULL;
 }
 
-const mw_transport_vt mw_transport_tls = {
+const mw_stage_vt mw_stage_tls = {
     .name = "tls",
-    .open = tls_open,
-    .read = tls_read,
-    .write = tls_write,
-    .close = tls_close,
+    .level = MW_STAGE_LEVEL_TLS,
+    .start = tls_start,
+    .input = tls_input,
+    .output = tls_output,
     .pending = tls_pending,
+    .stop = tls_stop,
+    .free = tls_free,
 };

@@ -3,6 +3,8 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include "proto_ws.h"
+#include "tls.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,15 +85,15 @@ static int push_cb(l_conn *lc, const char *name)
 
 /* ---- events ---- */
 
-static void ev_connect(mw_conn *c)
+static void ev_connect(void *ud)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
 }
 
-static void ev_message(mw_conn *c, const char *p, size_t n, int kind)
+static void ev_message(void *ud, const char *p, size_t n, int kind)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     lua_State *L = lc->rt->L;
     if (!push_cb(lc, "onMessage")) return;
     lua_pushlstring(L, p, n);
@@ -101,9 +103,9 @@ static void ev_message(mw_conn *c, const char *p, size_t n, int kind)
     mw_rt_call(lc->rt, 3, 0, "onMessage");
 }
 
-static void ev_error(mw_conn *c, int code, const char *msg)
+static void ev_error(void *ud, int code, const char *msg)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     lua_State *L = lc->rt->L;
     if (!push_cb(lc, "onError")) {
         /* No handler: an error must still reach a person. */
@@ -115,33 +117,33 @@ static void ev_error(mw_conn *c, int code, const char *msg)
     mw_rt_call(lc->rt, 3, 0, "onError");
 }
 
-static void ev_close(mw_conn *c)
+static void ev_close(void *ud)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     if (push_cb(lc, "onClose")) mw_rt_call(lc->rt, 1, 0, "onClose");
     sync_anchor(lc);
 }
 
-static void ev_simple(mw_conn *c, const char *name)
+static void ev_simple(void *ud, const char *name)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     if (push_cb(lc, name)) mw_rt_call(lc->rt, 1, 0, name);
 }
 
-static void ev_buffer_full(mw_conn *c) { ev_simple(c, "onBufferFull"); }
-static void ev_buffer_drain(mw_conn *c) { ev_simple(c, "onBufferDrain"); }
+static void ev_buffer_full(void *ud) { ev_simple(ud, "onBufferFull"); }
+static void ev_buffer_drain(void *ud) { ev_simple(ud, "onBufferDrain"); }
 
-static void ev_ws_connect(mw_conn *c, const char *head, size_t n)
+static void ev_ws_connect(void *ud, const char *head, size_t n)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     if (!push_cb(lc, "onWebSocketConnect")) return;
     lua_pushlstring(lc->rt->L, head, n);
     mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
 }
 
-static void ev_ws_close(mw_conn *c, int code, const char *reason, size_t n)
+static void ev_ws_close(void *ud, int code, const char *reason, size_t n)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     lua_State *L = lc->rt->L;
     if (!push_cb(lc, "onWebSocketClose")) return;
     lua_pushinteger(L, code);
@@ -149,9 +151,9 @@ static void ev_ws_close(mw_conn *c, int code, const char *reason, size_t n)
     mw_rt_call(lc->rt, 3, 0, "onWebSocketClose");
 }
 
-static int ev_ws_ping(mw_conn *c, const char *p, size_t n)
+static int ev_ws_ping(void *ud, const char *p, size_t n)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     lua_State *L = lc->rt->L;
     if (!push_cb(lc, "onWebSocketPing")) return 1;
     lua_pushlstring(L, p, n);
@@ -161,9 +163,9 @@ static int ev_ws_ping(mw_conn *c, const char *p, size_t n)
     return pong;
 }
 
-static void ev_ws_pong(mw_conn *c, const char *p, size_t n)
+static void ev_ws_pong(void *ud, const char *p, size_t n)
 {
-    l_conn *lc = c->ud;
+    l_conn *lc = ud;
     if (!push_cb(lc, "onWebSocketPong")) return;
     lua_pushlstring(lc->rt->L, p, n);
     mw_rt_call(lc->rt, 2, 0, "onWebSocketPong");
@@ -172,8 +174,10 @@ static void ev_ws_pong(mw_conn *c, const char *p, size_t n)
 static const mw_conn_events events = {
     .on_connect = ev_connect, .on_message = ev_message, .on_error = ev_error,
     .on_close = ev_close, .on_buffer_full = ev_buffer_full, .on_buffer_drain = ev_buffer_drain,
-    .on_ws_connect = ev_ws_connect, .on_ws_close = ev_ws_close,
-    .on_ws_ping = ev_ws_ping, .on_ws_pong = ev_ws_pong,
+};
+
+static const mw_ws_events ws_events = {
+    .on_connect = ev_ws_connect, .on_close = ev_ws_close, .on_ping = ev_ws_ping, .on_pong = ev_ws_pong,
 };
 
 /* ---- properties ---- */
@@ -209,26 +213,30 @@ static int conn_index(lua_State *L)
     lua_pop(L, 1);
     if (lua_type(L, 2) == LUA_TSTRING) {
         mw_conn *c = lc->c;
-        switch (find_prop(lua_tostring(L, 2))) {
-        case P_ID: lua_pushinteger(L, (lua_Integer)c->id); return 1;
+        const mw_conn_opts *o = mw_conn_options(c);
+        enum prop pr = find_prop(lua_tostring(L, 2));
+        switch (pr) {
+        case P_ID: lua_pushinteger(L, (lua_Integer)mw_conn_id(c)); return 1;
         /* the URL of the next connect: a reload may have handed it a new one */
         case P_URL: lua_pushstring(L, mw_conn_url(c)); return 1;
         case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(mw_conn_next_url(c)->scheme)); return 1;
-        case P_TRANSPORT: lua_pushstring(L, c->use_tls ? "ssl" : "tcp"); return 1;
-        case P_MAXSEND: lua_pushinteger(L, (lua_Integer)c->max_send_buffer); return 1;
-        case P_MAXPKG: lua_pushinteger(L, (lua_Integer)c->max_package); return 1;
-        case P_CONNTO: lua_pushnumber(L, c->connect_timeout); return 1;
-        case P_HSTO: lua_pushnumber(L, c->handshake_timeout); return 1;
-        case P_CLOSETO: lua_pushnumber(L, c->close_timeout); return 1;
-        case P_PINGINT: lua_pushnumber(L, c->ping_interval); return 1;
-        case P_PINGTO: lua_pushnumber(L, c->ping_timeout); return 1;
-        case P_WSTYPE: lua_pushstring(L, c->ws_binary ? ARRAYBUFFER : BLOB); return 1;
-        case P_ORIGIN: lua_pushstring(L, c->ws_origin); return 1;
-        case P_CLIENTPROTO:
-            lua_pushstring(L, c->ws_chosen_protocol ? c->ws_chosen_protocol : c->ws_protocols);
+        case P_TRANSPORT: lua_pushstring(L, mw_tls_enabled(c) ? "ssl" : "tcp"); return 1;
+        case P_MAXSEND: lua_pushinteger(L, (lua_Integer)o->max_send_buffer); return 1;
+        case P_MAXPKG: lua_pushinteger(L, (lua_Integer)o->max_package); return 1;
+        case P_CONNTO: lua_pushnumber(L, o->connect_timeout); return 1;
+        case P_HSTO: lua_pushnumber(L, o->handshake_timeout); return 1;
+        case P_CLOSETO: lua_pushnumber(L, o->close_timeout); return 1;
+        case P_PINGINT: lua_pushnumber(L, mw_ws_options_get(c)->ping_interval); return 1;
+        case P_PINGTO: lua_pushnumber(L, mw_ws_options_get(c)->ping_timeout); return 1;
+        case P_WSTYPE: lua_pushstring(L, mw_ws_options_get(c)->binary ? ARRAYBUFFER : BLOB); return 1;
+        case P_ORIGIN: lua_pushstring(L, mw_ws_options_get(c)->origin); return 1;
+        case P_CLIENTPROTO: lua_pushstring(L, mw_ws_client_protocol(c)); return 1;
+        case P_BYTESREAD: case P_BYTESWRITTEN: {
+            uint64_t r, w;
+            mw_conn_bytes(c, &r, &w);
+            lua_pushinteger(L, (lua_Integer)(pr == P_BYTESREAD ? r : w));
             return 1;
-        case P_BYTESREAD: lua_pushinteger(L, (lua_Integer)c->bytes_read); return 1;
-        case P_BYTESWRITTEN: lua_pushinteger(L, (lua_Integer)c->bytes_written); return 1;
+        }
         case P_NONE: break;
         }
     }
@@ -327,6 +335,13 @@ static double check_nonneg(lua_State *L, const char *k)
     return (double)v;
 }
 
+static mw_ws_opts *ws_opts(lua_State *L, mw_conn *c)
+{
+    mw_ws_opts *o = mw_ws_options(c);
+    if (!o) luaL_error(L, "out of memory");
+    return o;
+}
+
 static int conn_newindex(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
@@ -341,22 +356,25 @@ static int conn_newindex(lua_State *L)
         return raise_at_script(L, "%s is read-only", k);
     case P_TRANSPORT: {
         const char *t = check_str(L, k);
-        if (strcmp(t, "tcp") == 0) { c->use_tls = mw_conn_next_url(c)->tls; return 0; }
-        if (strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0) { c->use_tls = 1; return 0; }
+        int on = strcmp(t, "tcp") == 0 ? mw_conn_next_url(c)->tls : strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0 ? 1 : -1;
+        if (on >= 0) {
+            if (mw_tls_enable(c, on) != 0) return luaL_error(L, "out of memory");
+            return 0;
+        }
         return raise_at_script(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
     }
-    case P_MAXSEND: c->max_send_buffer = check_size(L, k); return 0;
-    case P_MAXPKG: c->max_package = check_size(L, k); return 0;
-    case P_CONNTO: c->connect_timeout = check_nonneg(L, k); return 0;
-    case P_HSTO: c->handshake_timeout = check_nonneg(L, k); return 0;
-    case P_CLOSETO: c->close_timeout = check_nonneg(L, k); return 0;
-    case P_PINGINT: c->ping_interval = check_nonneg(L, k); return 0;
-    case P_PINGTO: c->ping_timeout = check_nonneg(L, k); return 0;
+    case P_MAXSEND: mw_conn_options(c)->max_send_buffer = check_size(L, k); return 0;
+    case P_MAXPKG: mw_conn_options(c)->max_package = check_size(L, k); return 0;
+    case P_CONNTO: mw_conn_options(c)->connect_timeout = check_nonneg(L, k); return 0;
+    case P_HSTO: mw_conn_options(c)->handshake_timeout = check_nonneg(L, k); return 0;
+    case P_CLOSETO: mw_conn_options(c)->close_timeout = check_nonneg(L, k); return 0;
+    case P_PINGINT: ws_opts(L, c)->ping_interval = check_nonneg(L, k); return 0;
+    case P_PINGTO: ws_opts(L, c)->ping_timeout = check_nonneg(L, k); return 0;
     case P_WSTYPE: {
         const char *t = check_str(L, k);
-        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) c->ws_binary = 0;
+        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) ws_opts(L, c)->binary = 0;
         else if (strcmp(t, ARRAYBUFFER) == 0 || strcmp(t, "arraybuffer") == 0 || strcmp(t, "binary") == 0)
-            c->ws_binary = 1;
+            ws_opts(L, c)->binary = 1;
         else return raise_at_script(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
         return 0;
     }
@@ -366,7 +384,8 @@ static int conn_newindex(lua_State *L)
         if (v) lua_tolstring(L, 3, &n);
         /* kept as C strings: a NUL would silently cut the value short */
         if (v && strlen(v) != n) return raise_at_script(L, "%s must not contain a NUL byte", k);
-        mw_conn_set_str(find_prop(k) == P_ORIGIN ? &c->ws_origin : &c->ws_protocols, v);
+        if ((find_prop(k) == P_ORIGIN ? mw_ws_set_origin(c, v) : mw_ws_set_protocols(c, v)) != 0)
+            return luaL_error(L, "out of memory");
         return 0;
     }
     case P_NONE: break;
@@ -416,6 +435,7 @@ static int conn_new(lua_State *L)
     char err[256];
     lc->c = mw_conn_new(&rt->loop, url, &events, lc, err, sizeof err);
     if (!lc->c) return luaL_error(L, "%s", err);
+    if (mw_ws_set_events(lc->c, &ws_events) != 0) return luaL_error(L, "out of memory");
     lc->seq = ++rt->conn_seq;
     link_conn(rt, lc);
     lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
@@ -491,7 +511,7 @@ static int conn_gc(lua_State *L)
 static int conn_tostring(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
-    lua_pushfstring(L, "AsyncTcpConnection(%s, %s)", mw_conn_url(lc->c), mw_conn_status_name(lc->c->status));
+    lua_pushfstring(L, "AsyncTcpConnection(%s, %s)", mw_conn_url(lc->c), mw_conn_status_name(mw_conn_status(lc->c)));
     return 1;
 }
 
@@ -537,19 +557,12 @@ static void apply_headers(lua_State *L, l_conn *lc)
 
 /* ---- methods ---- */
 
-/* Connecting, open, or a reconnect pending. */
-static int is_live(const mw_conn *c)
-{
-    return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
-           mw_timer_active(&c->reconnect_timer);
-}
-
 /* Whether the script ended the connection itself (a reload then leaves it
- * ended) or wants it connected. The owner (c->ud) keeps the mark: old code
+ * ended) or wants it connected. The owner (mw_conn_ud) keeps the mark: old code
  * may call through an alias a reload left it. */
 static void set_ended(l_conn *lc, int ended)
 {
-    ((l_conn *)lc->c->ud)->script_ended = ended;
+    ((l_conn *)mw_conn_ud(lc->c))->script_ended = ended;
 }
 
 static int m_connect(lua_State *L)
@@ -590,7 +603,7 @@ static int m_send_binary(lua_State *L) { return do_send(L, MW_KIND_BINARY); }
 static int m_close(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
-    int code = 1000;
+    int code = MW_CLOSE_NORMAL;
     size_t rn = 0;
     const char *reason = NULL;
     if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -601,9 +614,9 @@ static int m_close(lua_State *L)
         const char *p = luaL_checklstring(L, 2, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
-    int was = lc->c->status, live = is_live(lc->c);
+    int was = mw_conn_status(lc->c), live = mw_conn_live(lc->c);
     mw_conn_close(lc->c, code, reason, rn);
-    if (live && !mw_timer_active(&lc->c->reconnect_timer)) set_ended(lc, 1);
+    if (live && !mw_conn_reconnect_pending(lc->c)) set_ended(lc, 1);
     anchor(L, 1, lc);
     lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
     return 1;
@@ -617,9 +630,9 @@ static int m_finish(lua_State *L)
         const char *p = luaL_checklstring(L, 2, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
-    int was = lc->c->status, live = is_live(lc->c);
+    int was = mw_conn_status(lc->c), live = mw_conn_live(lc->c);
     mw_conn_finish(lc->c);
-    if (live && !mw_timer_active(&lc->c->reconnect_timer)) set_ended(lc, 1);
+    if (live && !mw_conn_reconnect_pending(lc->c)) set_ended(lc, 1);
     anchor(L, 1, lc);
     lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
     return 1;
@@ -627,7 +640,7 @@ static int m_finish(lua_State *L)
 
 static void destroy(lua_State *L, int i, l_conn *lc)
 {
-    if (is_live(lc->c)) set_ended(lc, 1);
+    if (mw_conn_live(lc->c)) set_ended(lc, 1);
     mw_conn_destroy(lc->c);
     anchor(L, i, lc);
 }
@@ -659,7 +672,7 @@ static int m_cancel_reconnect(lua_State *L)
     l_conn *lc = check_conn(L, 1);
     mw_conn *c = lc->c;
     /* a reconnect pending after a close: cancelling it ends the connection */
-    if (mw_timer_active(&c->reconnect_timer) && (c->status == MW_ST_CLOSED || c->status == MW_ST_INITIAL))
+    if (mw_conn_reconnect_pending(c) && (mw_conn_status(c) == MW_ST_CLOSED || mw_conn_status(c) == MW_ST_INITIAL))
         set_ended(lc, 1);
     mw_conn_cancel_reconnect(c);
     sync_anchor(lc);
@@ -689,28 +702,24 @@ static int m_remote_addr(lua_State *L) { return push_addr(L, 0, 2); }
 static int m_local_ip(lua_State *L) { return push_addr(L, 1, 0); }
 static int m_local_port(lua_State *L) { return push_addr(L, 1, 1); }
 
-static int m_is_v4(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == AF_INET); return 1; }
-static int m_is_v6(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == AF_INET6); return 1; }
+static int m_is_v4(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == 4); return 1; }
+static int m_is_v6(lua_State *L) { lua_pushboolean(L, mw_conn_family(check_conn(L, 1)->c) == 6); return 1; }
 
 static int m_buffer_full(lua_State *L)
 {
-    mw_conn *c = check_conn(L, 1)->c;
-    lua_pushboolean(L, mw_conn_queued(c) >= c->max_send_buffer);
+    lua_pushboolean(L, mw_conn_buffer_full(check_conn(L, 1)->c));
     return 1;
 }
 
-static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_queued(check_conn(L, 1)->c)); return 1; }
-static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->c->in.len); return 1; }
+static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_send_queued(check_conn(L, 1)->c)); return 1; }
+static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_recv_queued(check_conn(L, 1)->c)); return 1; }
 static int m_tls_info(lua_State *L) { return l_tls_push_info(L, check_conn(L, 1)->c); }
-static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(check_conn(L, 1)->c->status)); return 1; }
+static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(mw_conn_status(check_conn(L, 1)->c))); return 1; }
 
 void l_conn_stop_all(mw_rt *rt)
 {
     for (l_conn *lc = rt->conns; lc; lc = lc->next) {
-        mw_conn *c = lc->c;
-        mw_conn_cancel_reconnect(c);
-        if (c->status == MW_ST_ESTABLISHED) mw_conn_close(c, 1001, "going away", 10);
-        else if (c->status == MW_ST_CONNECTING) mw_conn_destroy(c);
+        mw_conn_going_away(lc->c);
         sync_anchor(lc);
     }
 }

@@ -99,8 +99,8 @@ static int cand_matches(const cand *k, const l_conn *d)
     int scheme = k->lc ? mw_conn_next_url(k->lc->c)->scheme : k->rec->scheme;
     if (name || d->name)
         return name && d->name && strcmp(name, d->name) == 0 &&
-               mw_proto_for_scheme(scheme) == mw_proto_for_scheme(d->c->url.scheme);
-    return strcmp(url, d->c->url_str) == 0;
+               mw_conn_same_layer(scheme, mw_conn_current_scheme(d->c));
+    return strcmp(url, mw_conn_current_url(d->c)) == 0;
 }
 
 static int by_seq(const void *x, const void *y)
@@ -127,7 +127,7 @@ static void take_over(lua_State *L, int di, l_conn *d, l_conn *match)
      * (an __index on context.ssl) could raise. */
     if (d->want_connect) mw_tls_copy_opts(running, fresh);
     d->c = running;
-    running->ud = d;
+    mw_conn_set_ud(running, d);
     d->script_ended = match->script_ended;
     match->declared = 0;
     lua_getiuservalue(L, -1, 1);
@@ -208,9 +208,7 @@ static void commit_conns(mw_rt *rt, int conns)
         l_conn *lc = cands[j].lc;
         if (cands[j].used || !lc) continue;
         lc->declared = 0;
-        mw_conn_cancel_reconnect(lc->c);
-        if (lc->c->status == MW_ST_ESTABLISHED) mw_conn_close(lc->c, 1001, "going away", 10);
-        else if (lc->c->status == MW_ST_CONNECTING) mw_conn_destroy(lc->c);
+        mw_conn_going_away(lc->c);
         l_conn_release(lc);
     }
     /* the declarations that matched records hold them now; the others are
