@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 enum { PEND_CLOSE = 1u, PEND_BUFFER_FULL = 2u, PEND_INPUT = 4u };
@@ -38,8 +37,8 @@ const char *mw_conn_status_name(int s)
     }
 }
 
-mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
-                     char *err, size_t errcap)
+mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_layers *layers,
+                     const mw_conn_events *ev, void *ud, char *err, size_t errcap)
 {
     mw_conn *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, errcap, "out of memory"); return NULL; }
@@ -55,7 +54,7 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     c->id = next_id++;
     c->status = MW_ST_INITIAL;
     mw_net_init(&c->net, l, net_done);
-    c->proto = mw_proto_for_scheme(c->url.scheme);
+    c->proto = layers->proto_for_scheme(c->url.scheme);
     c->task.run = conn_task;
     mw_buf_init(&c->in);
     mw_buf_init(&c->out);
@@ -70,45 +69,16 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void
     c->opt.connect_timeout = 10;
     c->opt.handshake_timeout = 10;
     c->opt.close_timeout = 5;
-    const mw_stage_vt *sv = mw_stage_for_url(&c->url);
+    const mw_stage_vt *sv = layers->stage_for_url(&c->url);
     mw_stage *st = sv ? mw_conn_stage(c, sv, 1) : NULL;
     if (sv && !st) { snprintf(err, errcap, "out of memory"); mw_conn_free(c); return NULL; }
     if (st) st->enabled = 1;
     return c;
 }
 
-static void free_headers(mw_conn *c)
-{
-    for (int i = 0; i < c->nheaders; i++) { free(c->headers[i].name); free(c->headers[i].value); }
-    free(c->headers);
-    c->headers = NULL;
-    c->nheaders = 0;
-}
-
-/* p[0..n), NUL included, plus a terminating NUL. */
-static char *strndup_nul(const char *p, size_t n)
-{
-    char *s = malloc(n + 1);
-    if (s) { memcpy(s, p, n); s[n] = 0; }
-    return s;
-}
-
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
 {
-    free_headers(c);
-    if (n <= 0) return 0;
-    c->headers = calloc((size_t)n, sizeof *c->headers);
-    if (!c->headers) return -1;
-    for (int i = 0; i < n; i++) {
-        c->headers[i].name = strndup_nul(h[i].name, h[i].name_len);
-        /* a NULL value (the script's `false`) stays NULL: send none of it */
-        c->headers[i].value = h[i].value ? strndup_nul(h[i].value, h[i].value_len) : NULL;
-        c->headers[i].name_len = h[i].name_len;
-        c->headers[i].value_len = h[i].value ? h[i].value_len : 0;
-        c->nheaders = i + 1;
-        if (!c->headers[i].name || (h[i].value && !c->headers[i].value)) return -1;
-    }
-    return 0;
+    return mw_headers_copy(&c->headers, &c->nheaders, h, n);
 }
 
 int mw_conn_copy_options(mw_conn *dst, const mw_conn *src)
@@ -148,7 +118,7 @@ static void use_next_url(mw_conn *c)
 
 int mw_conn_take_url(mw_conn *dst, mw_conn *src)
 {
-    if (mw_proto_for_scheme(src->url.scheme) != dst->proto) return -1;
+    if (src->proto != dst->proto) return -1;
     drop_next_url(dst);
     if (strcmp(src->url_str, dst->url_str) == 0) return 0; /* the current one: nothing pending */
     if (!(dst->next_url = malloc(sizeof *dst->next_url))) return -1;
@@ -201,7 +171,7 @@ void mw_conn_free(mw_conn *c)
     free(c->url_str);
     drop_next_url(c);
     if (c->conf_vt) c->conf_vt->free(c->conf);
-    free_headers(c);
+    mw_headers_free(&c->headers, &c->nheaders);
     free(c);
 }
 
@@ -212,51 +182,12 @@ int mw_conn_active(const mw_conn *c)
            c->pending || c->nerr;
 }
 
-/* Replace each occurrence of secret[0..n) in msg (NUL-terminated) with "***". */
-static void redact_one(char *msg, const char *secret, size_t n)
-{
-    if (n < 4) return; /* too short to be a credential, too common to blank out */
-    char *p = msg;
-    while ((p = memmem(p, strlen(p), secret, n)) != NULL) {
-        memmove(p + 3, p + n, strlen(p + n) + 1);
-        memcpy(p, "***", 3);
-        p += 3;
-    }
-}
-
-/* Error messages quote what a server sent (a status line, a header value);
- * a hostile server can reflect the request's credentials into those. Blank
- * out the values of Cookie and Authorization headers wherever they appear. */
-static void redact(const mw_conn *c, char *msg)
-{
-    for (int i = 0; i < c->nheaders; i++) {
-        const char *name = c->headers[i].name, *v = c->headers[i].value;
-        size_t vn = c->headers[i].value_len;
-        int cookie = strcasecmp(name, "Cookie") == 0;
-        if (!cookie && strcasecmp(name, "Authorization") != 0 && strcasecmp(name, "Proxy-Authorization") != 0)
-            continue;
-        redact_one(msg, v, vn);
-        /* and each part on its own: a cookie's values, a scheme's credentials */
-        for (size_t a = 0; a < vn;) {
-            size_t b = a;
-            while (b < vn && v[b] != ';' && v[b] != ',') b++;
-            const char *part = v + a;
-            size_t pn = b - a;
-            const char *sep = memchr(part, cookie ? '=' : ' ', pn);
-            if (sep) { pn -= (size_t)(sep + 1 - part); part = sep + 1; }
-            while (pn && *part == ' ') { part++; pn--; }
-            redact_one(msg, part, pn);
-            a = b + 1;
-        }
-    }
-}
-
 static void vqueue_error(mw_conn *c, int code, const char *fmt, va_list ap)
 {
     if (c->nerr >= MW_PEND_ERRORS) return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    redact(c, msg);
+    mw_headers_redact(c->headers, c->nheaders, msg); /* a server may reflect them */
     size_t len = strlen(msg);
     mw_err_ev *e = malloc(sizeof *e + len + 1);
     if (!e) return;
@@ -315,6 +246,19 @@ void mw_conn_deadline(mw_conn *c, double after)
 
 /* ---- stages ---- */
 
+mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create)
+{
+    for (int i = 0; i < c->nstages; i++)
+        if (c->stages[i]->vt == vt) return c->stages[i];
+    if (!create || c->nstages == MW_MAX_STAGES) return NULL;
+    mw_stage *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->vt = vt;
+    s->c = c;
+    c->stages[c->nstages++] = s;
+    return s;
+}
+
 /* The session's stack: the enabled stages by level, attach order within one. */
 static void build_stack(mw_conn *c)
 {
@@ -345,10 +289,12 @@ static long conn_output(mw_conn *c, const char *p, size_t n)
     return top ? top->vt->output(top, p, n) : mw_net_write(&c->net, p, n);
 }
 
+/* Whether a stage holds input the socket will not signal. */
 static int conn_pending(mw_conn *c)
 {
-    mw_stage *top = c->depth ? c->stack[c->depth - 1] : NULL;
-    return top && ((top->vt->pending && top->vt->pending(top)) || mw_stage_pending_below(top));
+    for (int i = 0; i < c->depth; i++)
+        if (c->stack[i]->vt->pending && c->stack[i]->vt->pending(c->stack[i])) return 1;
+    return 0;
 }
 
 static void stack_ready(mw_conn *c);
@@ -805,7 +751,6 @@ int mw_conn_family(const mw_conn *c) { return mw_net_family(&c->net); }
 unsigned long mw_conn_id(const mw_conn *c) { return c->id; }
 void *mw_conn_ud(const mw_conn *c) { return c->ud; }
 void mw_conn_set_ud(mw_conn *c, void *ud) { c->ud = ud; }
-int mw_conn_same_layer(int a, int b) { return mw_proto_for_scheme(a) == mw_proto_for_scheme(b); }
 int mw_conn_status(const mw_conn *c) { return c->status; }
 mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
 size_t mw_conn_recv_queued(const mw_conn *c) { return c->in.len; }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "buf.h"
 #include "err.h"
+#include "headers.h"
 #include "loop.h"
 #include "timer.h"
 #include "url.h"
@@ -46,15 +47,16 @@ typedef struct mw_conn_opts {
     double close_timeout;      /* closeTimeout: close handshake or final flush */
 } mw_conn_opts;
 
-/* Lengths, not strlen: a NUL inside a name or value must reach the ws
- * layer's check instead of cutting the header short. value NULL: send no
- * field of that name (a script's `false`: no default User-Agent). */
-typedef struct mw_header { char *name, *value; size_t name_len, value_len; } mw_header;
+
+/* Which protocol layer serves a URL and which stages it asks for: given by
+ * the connection's creator (layers.h has the standard set), so the
+ * connection names no protocol or stage. */
+typedef struct mw_layers mw_layers;
 
 /* Create a connection for url (not yet connected). Returns NULL with a
  * message in err (malformed URL, unknown scheme, out of memory). */
-mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_conn_events *ev, void *ud,
-                     char *err, size_t errcap);
+mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_layers *layers,
+                     const mw_conn_events *ev, void *ud, char *err, size_t errcap);
 /* Stop everything and free the connection; calls no event. */
 void mw_conn_free(mw_conn *c);
 /* Start connecting (INITIAL or CLOSED). Returns 0, or -1 when the status
@@ -90,9 +92,6 @@ unsigned long mw_conn_id(const mw_conn *c);
 void *mw_conn_ud(const mw_conn *c);
 /* A reload hands the connection to a new owner (events go to it from now). */
 void mw_conn_set_ud(mw_conn *c, void *ud);
-/* Whether URLs of schemes a and b are served by one protocol layer (ws and
- * wss are; tcp, text and frame each have their own). */
-int mw_conn_same_layer(int scheme_a, int scheme_b);
 int mw_conn_status(const mw_conn *c);
 mw_conn_opts *mw_conn_options(mw_conn *c);
 void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written);

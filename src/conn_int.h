@@ -69,8 +69,6 @@ mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create);
 /* Read and write through the layer below s (the socket under the lowest). */
 long mw_stage_read(mw_stage *s, char *p, size_t cap);
 long mw_stage_write(mw_stage *s, const char *p, size_t n);
-/* Whether the layers below s hold input the socket will not signal. */
-int mw_stage_pending_below(mw_stage *s);
 /* A start that returned 1 has completed: the stages above start next. */
 void mw_stage_ready(mw_stage *s);
 /* Retry the connection's reads and writes (a stage's cross-wait, a read
@@ -199,8 +197,11 @@ void mw_conn_teardown(mw_conn *c);
 /* Restart the deadline timer; after <= 0 stops it. */
 void mw_conn_deadline(mw_conn *c, double after);
 
-/* The registry (layers.c): which protocol serves a scheme, which stage a
- * URL asks for by default (wss: TLS), NULL none. */
-const mw_stage_vt *mw_stage_for_url(const mw_url *u);
-const mw_proto_vt *mw_proto_for_scheme(int scheme);
+/* A registry (layers.c has the standard one): which protocol serves a
+ * scheme (NULL: none), which stage a URL asks for by default (wss: TLS;
+ * NULL: none). Called through the pointers, so conn.c links to no layer. */
+struct mw_layers {
+    const mw_proto_vt *(*proto_for_scheme)(int scheme);
+    const mw_stage_vt *(*stage_for_url)(const mw_url *u);
+};
 #endif

@@ -1,21 +1,8 @@
-/* stage: how a stage reaches the rest of its connection: attaching to it,
- * reading and writing through the layer below, the socket's readiness.
- * Knows nothing of Lua, of any stage by name, or of protocols. */
+/* stage: how a stage reaches the rest of its connection: reading and
+ * writing through the layer below, the socket's readiness. Called by stages
+ * only (conn.c calls nothing here). Knows nothing of Lua, of any stage by
+ * name, or of protocols. */
 #include "conn_int.h"
-#include <stdlib.h>
-
-mw_stage *mw_conn_stage(mw_conn *c, const mw_stage_vt *vt, int create)
-{
-    for (int i = 0; i < c->nstages; i++)
-        if (c->stages[i]->vt == vt) return c->stages[i];
-    if (!create || c->nstages == MW_MAX_STAGES) return NULL;
-    mw_stage *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->vt = vt;
-    s->c = c;
-    c->stages[c->nstages++] = s;
-    return s;
-}
 
 long mw_stage_read(mw_stage *s, char *p, size_t cap)
 {
@@ -25,13 +12,6 @@ long mw_stage_read(mw_stage *s, char *p, size_t cap)
 long mw_stage_write(mw_stage *s, const char *p, size_t n)
 {
     return s->below ? s->below->vt->output(s->below, p, n) : mw_net_write(&s->c->net, p, n);
-}
-
-int mw_stage_pending_below(mw_stage *s)
-{
-    for (mw_stage *b = s->below; b; b = b->below)
-        if (b->vt->pending && b->vt->pending(b)) return 1;
-    return 0;
 }
 
 int mw_stage_fd(const mw_stage *s) { return s->c->net.fd; }

@@ -4,6 +4,7 @@
  * it, plugged into a real connection over a real loopback socket. */
 #include "mwtest.h"
 #include "conn_int.h"
+#include "layers.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -241,7 +242,7 @@ static int setup(mw_loop *loop, peer *p, owner *o)
     int port = peer_listen(p, loop->ev);
     char url[64], err[256];
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
-    o->c = mw_conn_new(loop, url, &events, o, err, sizeof err);
+    o->c = mw_conn_new(loop, url, &mw_layers_std, &events, o, err, sizeof err);
     MW_CHECK(o->c != NULL);
     return o->c != NULL;
 }

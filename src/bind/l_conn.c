@@ -3,6 +3,7 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include "layers.h"
 #include "proto_ws.h"
 #include "tls.h"
 #include <stdarg.h>
@@ -433,7 +434,7 @@ static int conn_new(lua_State *L)
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
     char err[256];
-    lc->c = mw_conn_new(&rt->loop, url, &events, lc, err, sizeof err);
+    lc->c = mw_conn_new(&rt->loop, url, &mw_layers_std, &events, lc, err, sizeof err);
     if (!lc->c) return luaL_error(L, "%s", err);
     if (mw_ws_set_events(lc->c, &ws_events) != 0) return luaL_error(L, "out of memory");
     lc->seq = ++rt->conn_seq;

@@ -4,6 +4,7 @@
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
 #include "conn.h"
+#include "layers.h"
 #include "tls.h"
 #include "watch.h"
 #include <stdio.h>
@@ -99,7 +100,7 @@ static int cand_matches(const cand *k, const l_conn *d)
     int scheme = k->lc ? mw_conn_next_url(k->lc->c)->scheme : k->rec->scheme;
     if (name || d->name)
         return name && d->name && strcmp(name, d->name) == 0 &&
-               mw_conn_same_layer(scheme, mw_conn_current_scheme(d->c));
+               mw_layers_same_proto(scheme, mw_conn_current_scheme(d->c));
     return strcmp(url, mw_conn_current_url(d->c)) == 0;
 }
 
