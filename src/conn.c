@@ -658,7 +658,6 @@ void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n)
     mw_loop_schedule(c->loop, &c->task);
 }
 
-void mw_conn_finish(mw_conn *c) { mw_conn_close(c, MW_CLOSE_NORMAL, NULL, 0); }
 
 void mw_conn_going_away(mw_conn *c)
 {

@@ -67,8 +67,6 @@ int mw_conn_connect(mw_conn *c);
 int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind);
 /* Graceful close (code/reason only for ws; for others data, if any, is sent first). */
 void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n);
-/* Flush what is queued, then close. */
-void mw_conn_finish(mw_conn *c);
 /* Immediate close; on_close follows from the loop. Idempotent. */
 void mw_conn_destroy(mw_conn *c);
 /* Close now if open, connect again after delay seconds. */

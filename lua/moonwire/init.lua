@@ -10,8 +10,8 @@ local M = {
   now = core.now,
   version = core.version,
   reload = core.reload,
-  -- Workerman's constants, same values: the first byte of a text / binary frame
-  Ws = { BINARY_TYPE_BLOB = "\x81", BINARY_TYPE_ARRAYBUFFER = "\x82" },
+  -- Workerman's constants, same values (the first byte of a text / binary frame)
+  Ws = core.Ws,
 }
 
 local Worker = require("moonwire.worker")(core)

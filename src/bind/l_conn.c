@@ -601,18 +601,13 @@ static int m_send(lua_State *L) { return do_send(L, lua_toboolean(L, 3) ? MW_KIN
 static int m_send_text(lua_State *L) { return do_send(L, MW_KIND_TEXT); }
 static int m_send_binary(lua_State *L) { return do_send(L, MW_KIND_BINARY); }
 
-static int m_close(lua_State *L)
+/* close(), finish() and <close>: the data at index data first (0: none),
+ * then the close; true when the connection was open or opening. */
+static int end_conn(lua_State *L, l_conn *lc, int data, int code, const char *reason, size_t rn)
 {
-    l_conn *lc = check_conn(L, 1);
-    int code = MW_CLOSE_NORMAL;
-    size_t rn = 0;
-    const char *reason = NULL;
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        code = (int)luaL_checkinteger(L, 2);
-        reason = luaL_optlstring(L, 3, NULL, &rn);
-    } else if (!lua_isnoneornil(L, 2)) {
+    if (data) {
         size_t n;
-        const char *p = luaL_checklstring(L, 2, &n);
+        const char *p = luaL_checklstring(L, data, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
     int was = mw_conn_status(lc->c), live = mw_conn_live(lc->c);
@@ -623,20 +618,31 @@ static int m_close(lua_State *L)
     return 1;
 }
 
+/* close([code [, reason]]) or close(data) */
+static int m_close(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    size_t rn = 0;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        int code = (int)luaL_checkinteger(L, 2);
+        const char *reason = luaL_optlstring(L, 3, NULL, &rn);
+        return end_conn(L, lc, 0, code, reason, rn);
+    }
+    return end_conn(L, lc, lua_isnoneornil(L, 2) ? 0 : 2, MW_CLOSE_NORMAL, NULL, 0);
+}
+
+/* finish([data]): data is never a code */
 static int m_finish(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
-    if (!lua_isnoneornil(L, 2)) {
-        size_t n;
-        const char *p = luaL_checklstring(L, 2, &n);
-        mw_conn_send(lc->c, p, n, MW_KIND_NONE);
-    }
-    int was = mw_conn_status(lc->c), live = mw_conn_live(lc->c);
-    mw_conn_finish(lc->c);
-    if (live && !mw_conn_reconnect_pending(lc->c)) set_ended(lc, 1);
-    anchor(L, 1, lc);
-    lua_pushboolean(L, was == MW_ST_ESTABLISHED || was == MW_ST_CONNECTING);
-    return 1;
+    return end_conn(L, lc, lua_isnoneornil(L, 2) ? 0 : 2, MW_CLOSE_NORMAL, NULL, 0);
+}
+
+/* `local c <close> = AsyncTcpConnection.new(...)`: close() as at the end of
+ * the scope; the second argument is the error leaving it, never data. */
+static int conn_close_mm(lua_State *L)
+{
+    return end_conn(L, check_conn(L, 1), 0, MW_CLOSE_NORMAL, NULL, 0);
 }
 
 static void destroy(lua_State *L, int i, l_conn *lc)
@@ -759,6 +765,8 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, conn_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, conn_close_mm);
+    lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, conn_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "AsyncTcpConnection");
@@ -776,5 +784,11 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_setfield(L, -2, "AsyncTcpConnection");
     lua_pushcfunction(L, l_conn_fields);
     lua_setfield(L, -2, "connFields");
+    lua_createtable(L, 0, 2); /* Workerman's Ws constants, as websocketType reads them */
+    lua_pushstring(L, BLOB);
+    lua_setfield(L, -2, "BINARY_TYPE_BLOB");
+    lua_pushstring(L, ARRAYBUFFER);
+    lua_setfield(L, -2, "BINARY_TYPE_ARRAYBUFFER");
+    lua_setfield(L, -2, "Ws");
     l_typo_register(L); /* the Worker's fields get the same check */
 }
