@@ -2,7 +2,7 @@
 # run.sh [--quick | --smoke] [--runs N] [--only CASE[,CASE..]] [--clients a,b,..]
 # The moonwire benchmark (issue 7): builds what it needs (moonwire into build-bench/, the
 # bench server and raw client into build/bench/), installs the peers that are missing
-# (Debian packages as root; Node's ws with npm into scripts/bench/node_modules), makes
+# (Debian packages as root, Node's ws included: node-ws), makes
 # throw-away TLS certificates, then runs scripts/bench/bench.py.
 #   (no flag)  the full run: issue 7's counts, each figure the median of --runs (5) runs
 #   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, under 2 minutes
@@ -64,13 +64,8 @@ else
   say "no OpenSSL headers: the wss case will read n/a"
 fi
 
-# ---- Node's ws: npm into scripts/bench/node_modules, else Debian's node-ws ----
-if [ ! -f "$BENCH/node_modules/ws/package.json" ] && [ "$SMOKE" = 0 ] && command -v npm >/dev/null; then
-  say "npm install ws into scripts/bench/node_modules"
-  (cd "$BENCH" && timeout 300 npm install --prefix . --no-save --no-package-lock --no-audit --no-fund \
-     --cache "$BENCH/.npm" ws@8 >/dev/null 2>&1) || say "npm install failed: using Debian's node-ws"
-fi
-if [ -f "$BENCH/node_modules/ws/package.json" ]; then NODE_PATH=$BENCH/node_modules; else NODE_PATH=/usr/share/nodejs; fi
+# ---- Node's ws: Debian's node-ws (apt is the only registry: nothing is fetched) ----
+NODE_PATH=/usr/share/nodejs
 NODE_WS_VERSION=$(NODE_PATH=$NODE_PATH node -e 'console.log(require("ws/package.json").version)' 2>/dev/null || echo "?")
 
 # ---- throw-away TLS certificates (EC P-256): a CA and a 127.0.0.1 server cert ----
