@@ -99,8 +99,11 @@ int mw_tls_enabled(const mw_conn *c)
 
 int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
 {
-    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, 1);
-    tls_conn *st = s ? state_of(s) : NULL;
+    /* A connection without TLS keeps no TLS state (about 1 KiB each): every
+     * connect() configures again, so the one that enables TLS sets them. */
+    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, 0);
+    if (!s) return 0;
+    tls_conn *st = state_of(s);
     if (!st) return -1;
     st->verify_peer = o->verify_peer;
     st->verify_peer_name = o->verify_peer_name;
