@@ -111,6 +111,52 @@ mw.Worker.runAll()
       R.stop(p)
     end)
 
+  it("a declaration is the live connection's own userdata, one object for its whole life", function()
+    local a = ws_counter()
+    local A = a.url .. "/echo"
+    -- v1 keeps its object in mw.state, and a timer made from a callback (old code,
+    -- no declaration) keeps sending on it; each version prints whether its declaration
+    -- is that object, and onMessage what the object reads
+    local function bot(v, ping, fail)
+      return ([[
+local mw = require "moonwire"
+local V = %q
+local s = mw.state("s", {})
+local conn = mw.AsyncTcpConnection.new(%q, { name = "feed" })
+print(V .. " same " .. tostring(s.conn ~= nil and rawequal(s.conn, conn)))
+conn.websocketPingInterval = %d
+conn.onWebSocketConnect = function(c)
+  print(V .. " wsconnect")
+  s.timer = s.timer or mw.Timer.add(0.05, function() c:send("tick") end)
+end
+conn.onMessage = function(c, data)
+  print(V .. " got " .. data .. " " .. ("%%g"):format(c.websocketPingInterval) .. " " .. tostring(rawequal(c, s.conn)))
+end
+conn:connect()
+s.conn = s.conn or conn
+%s
+]]):format(v, A, ping, fail and 'error("broken on purpose")' or "")
+    end
+    local p = start(bot("v1", 0))
+    p:wait_line("^v1 same false$")
+    p:wait_line("^v1 wsconnect$")
+    p:wait_line("^v1 got tick 0 true$")
+    reload(p, bot("v2", 7))
+    p:wait_line("^v2 same true$")
+    -- the old timer's object is the new declaration: the new callback, the new option
+    p:wait_line("^v2 got tick 7 true$")
+    -- a reload that fails leaves the object as it was (v3's option and callback staged, dropped)
+    reload(p, bot("v3", 9, true), true)
+    p:wait_line("^v3 same true$")
+    local n = #p:grep("^v2 got tick 7 true$")
+    H.run_until(function() return #p:grep("^v2 got tick 7 true$") > n end, 10 * H.slow)
+    assert.is_true(#p:grep("^v2 got tick 7 true$") > n, p:describe())
+    assert.are.same({}, p:grep("^v3 got"))
+    assert.are.same({}, p:grep("^v[23] wsconnect"))
+    assert.are.equal(1, #a:grep("^CONNECT "), a:describe())
+    R.stop(p)
+  end)
+
   it("a new URL of another protocol layer is another connection (closed, opened); of the same layer, the same one",
     function()
       local a = ws_counter()

@@ -12,22 +12,36 @@
 typedef struct l_conn l_conn;
 struct mw_conn;
 struct mw_watch;
+struct mw_rt;
 
-/* A connection userdata. Declared connections (made by the script's top
- * level or onWorkerStart) take part in hot reload. */
+/* What hot reload keeps of a connection. Written by l_reload.c (through the
+ * runtime's hooks), read by l_conn.c; script_ended is l_conn's to set. */
+typedef struct l_decl {
+    unsigned long seq;      /* creation order, for matching on reload */
+    int declared;           /* made by the script's top level or onWorkerStart */
+    int in_tx;              /* a declaration of the reload under way */
+    int want_connect;       /* connect() called on it during that reload */
+    int matched;            /* held by a declaration of that reload (live ones: taken by one) */
+    int from_record;        /* new declaration that matched an ended, collected one */
+    int script_ended;       /* the script ended it (close, finish, destroy, cancelReconnect):
+                             * a reload does not connect it again */
+    /* While a reload's declaration is matched to this live connection, the
+     * userdata's C connection and field table are the declaration's own
+     * (staged: what the new script sets goes there); the live ones wait here
+     * and take the staged options and fields at commit. */
+    struct mw_conn *live_c;
+    int live_fields;        /* registry ref of the live field table */
+} l_decl;
+
+/* A connection userdata: one for the connection's whole life, reloads
+ * included (a reload's matching declaration returns the same userdata). */
 struct l_conn {
     struct mw_conn *c;
     struct mw_rt *rt;
     int ref;                /* registry anchor while the connection is active */
     l_conn *next, *prev;    /* rt->conns */
-    unsigned long seq;      /* creation order, for matching on reload */
-    int declared;
-    int in_tx;              /* declared by the reload under way */
-    int want_connect;       /* connect() called on a declaration during a reload */
     char *name;             /* options.name */
-    int alias;              /* a reload handed c to a newer userdata: this one shares it, does not own it */
-    int script_ended;       /* the script ended it (close, finish, destroy, cancelReconnect):
-                             * a reload does not connect it again. Kept by the owner (c->ud). */
+    l_decl decl;
 };
 
 /* A declared connection the script ended, whose userdata was collected: a
@@ -39,6 +53,7 @@ typedef struct l_ended {
     int scheme;             /* of the URL it would connect to */
     char *name;             /* options.name, or NULL */
     char *url;
+    int claimed;            /* matched by the reload under way */
 } l_ended;
 
 typedef struct mw_rt {
@@ -61,10 +76,15 @@ typedef struct mw_rt {
     struct mw_watch *watch;
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
     /* Set by l_reload_register, which sits above connections and the runtime
-     * (they call up through these, never by name): a connection was made
-     * while declaring; lc, a declared connection the script ended, is
-     * collected (keep its record); the runtime closes. */
-    void (*conn_declared)(lua_State *L, struct mw_rt *rt, int idx, l_conn *lc);
+     * (they call up through these, never by name). conn_match: a declaration
+     * of url (options.name `name`, or NULL) is being made during a reload:
+     * push and return the live userdata it matches, now staged, or return
+     * NULL (nothing pushed; *ended set when it matched the record of an
+     * ended one). conn_declared: a new connection was made while declaring.
+     * conn_ended: lc, a declared connection the script ended, is collected
+     * (keep its record). at_close: the runtime closes. */
+    l_conn *(*conn_match)(lua_State *L, struct mw_rt *rt, const char *url, const char *name, int *ended);
+    void (*conn_declared)(lua_State *L, struct mw_rt *rt, int idx, l_conn *lc, int ended);
     void (*conn_ended)(struct mw_rt *rt, const l_conn *lc);
     void (*at_close)(struct mw_rt *rt);
 } mw_rt;
@@ -110,6 +130,9 @@ void l_conn_register(lua_State *L, mw_rt *rt);
 void l_conn_stop_all(mw_rt *rt);
 void l_conn_anchor(lua_State *L, int idx, l_conn *lc);
 void l_conn_release(l_conn *lc);
+/* A new C connection to url with the binding's events for lc (set later
+ * with mw_conn_set_ud when NULL); raises on a malformed URL or no memory. */
+struct mw_conn *l_conn_new_c(lua_State *L, struct mw_rt *rt, l_conn *lc, const char *url);
 /* Push lc's userdata and return 1, or return 0 (nothing pushed) when it is
  * unreachable (being collected). */
 int l_conn_push(lua_State *L, l_conn *lc);

@@ -2,6 +2,7 @@
  * events of the C connection turned into calls of the script's callbacks.
  * Knows no syscalls and no frame bits. */
 #include "bind.h"
+#include "l_fields.h"
 #include "conn.h"
 #include "layers.h"
 #include "proto_ws.h"
@@ -10,27 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char BLOB[] = "\x81", ARRAYBUFFER[] = "\x82"; /* Workerman's Ws constants */
 
 /* registry[CONNS_KEY][lightuserdata lc] = its userdata, weak: a hot reload
  * reaches declared connections that are not anchored (closed) through it. */
 #define CONNS_KEY "moonwire.conns"
 
-static l_conn *check_conn(lua_State *L, int i)
-{
-    l_conn *lc = luaL_checkudata(L, i, MW_CONN_MT);
-    /* only a finalizer that resurrects a collected connection can see this */
-    if (!lc->c) luaL_error(L, "AsyncTcpConnection used after it was garbage-collected");
-    return lc;
-}
-
 /* ---- anchoring: an active connection keeps itself alive ---- */
+
+/* The connection the socket is on: while a reload stages a declaration in
+ * the userdata, the live one waits in decl. */
+static mw_conn *live_conn(const l_conn *lc) { return lc->decl.live_c ? lc->decl.live_c : lc->c; }
 
 /* Drop the anchor once nothing is pending: the script's references alone
  * decide the userdata's life from then on. */
 static void sync_anchor(l_conn *lc)
 {
-    if (lc->ref != LUA_NOREF && !(lc->c && mw_conn_active(lc->c))) {
+    if (lc->ref != LUA_NOREF && !(lc->c && mw_conn_active(live_conn(lc)))) {
         luaL_unref(lc->rt->L, LUA_REGISTRYINDEX, lc->ref);
         lc->ref = LUA_NOREF;
     }
@@ -55,14 +51,18 @@ int l_conn_push(lua_State *L, l_conn *lc)
     return 0;
 }
 
-/* Anchor the userdata at stack index i. */
+/* Anchor the userdata at stack index i while its connection is active;
+ * drop the anchor once it is not (one look at the connection). */
 static void anchor(lua_State *L, int i, l_conn *lc)
 {
-    if (lc->ref == LUA_NOREF && !lc->alias && mw_conn_active(lc->c)) {
+    int active = mw_conn_active(live_conn(lc));
+    if (active && lc->ref == LUA_NOREF) {
         lua_pushvalue(L, i);
         lc->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (!active && lc->ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, lc->ref);
+        lc->ref = LUA_NOREF;
     }
-    sync_anchor(lc);
 }
 
 /* Push the script's callback `name` and the connection; 0 when none. */
@@ -181,225 +181,6 @@ static const mw_ws_events ws_events = {
     .on_connect = ev_ws_connect, .on_close = ev_ws_close, .on_ping = ev_ws_ping, .on_pong = ev_ws_pong,
 };
 
-/* ---- properties ---- */
-
-enum prop {
-    P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO, P_CLOSETO,
-    P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
-};
-
-static const struct { const char *name; enum prop p; } props[] = {
-    {"id", P_ID}, {"url", P_URL}, {"protocol", P_PROTOCOL}, {"transport", P_TRANSPORT},
-    {"maxSendBufferSize", P_MAXSEND}, {"maxPackageSize", P_MAXPKG},
-    {"connectTimeout", P_CONNTO}, {"handshakeTimeout", P_HSTO}, {"closeTimeout", P_CLOSETO},
-    {"websocketPingInterval", P_PINGINT}, {"websocketPingTimeout", P_PINGTO},
-    {"websocketType", P_WSTYPE}, {"websocketOrigin", P_ORIGIN},
-    {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
-    {"bytesWritten", P_BYTESWRITTEN},
-};
-
-static enum prop find_prop(const char *k)
-{
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
-        if (strcmp(props[i].name, k) == 0) return props[i].p;
-    return P_NONE;
-}
-
-static int conn_index(lua_State *L)
-{
-    l_conn *lc = check_conn(L, 1);
-    /* methods first (upvalue 1) */
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-    lua_pop(L, 1);
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        mw_conn *c = lc->c;
-        const mw_conn_opts *o = mw_conn_options(c);
-        enum prop pr = find_prop(lua_tostring(L, 2));
-        switch (pr) {
-        case P_ID: lua_pushinteger(L, (lua_Integer)mw_conn_id(c)); return 1;
-        /* the URL of the next connect: a reload may have handed it a new one */
-        case P_URL: lua_pushstring(L, mw_conn_url(c)); return 1;
-        case P_PROTOCOL: lua_pushstring(L, mw_url_scheme_name(mw_conn_next_url(c)->scheme)); return 1;
-        case P_TRANSPORT: lua_pushstring(L, mw_tls_enabled(c) ? "ssl" : "tcp"); return 1;
-        case P_MAXSEND: lua_pushinteger(L, (lua_Integer)o->max_send_buffer); return 1;
-        case P_MAXPKG: lua_pushinteger(L, (lua_Integer)o->max_package); return 1;
-        case P_CONNTO: lua_pushnumber(L, o->connect_timeout); return 1;
-        case P_HSTO: lua_pushnumber(L, o->handshake_timeout); return 1;
-        case P_CLOSETO: lua_pushnumber(L, o->close_timeout); return 1;
-        case P_PINGINT: lua_pushnumber(L, mw_ws_options_get(c)->ping_interval); return 1;
-        case P_PINGTO: lua_pushnumber(L, mw_ws_options_get(c)->ping_timeout); return 1;
-        case P_WSTYPE: lua_pushstring(L, mw_ws_options_get(c)->binary ? ARRAYBUFFER : BLOB); return 1;
-        case P_ORIGIN: lua_pushstring(L, mw_ws_options_get(c)->origin); return 1;
-        case P_CLIENTPROTO: lua_pushstring(L, mw_ws_client_protocol(c)); return 1;
-        case P_BYTESREAD: case P_BYTESWRITTEN: {
-            uint64_t r, w;
-            mw_conn_bytes(c, &r, &w);
-            lua_pushinteger(L, (lua_Integer)(pr == P_BYTESREAD ? r : w));
-            return 1;
-        }
-        case P_NONE: break;
-        }
-    }
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    return 1;
-}
-
-/* The callbacks the events look up (push_cb): a value that can never be
- * called is a mistake to report now, not an event silently skipped later. */
-static const char *const callbacks[] = {
-    "onConnect", "onWebSocketConnect", "onMessage", "onError", "onClose", "onBufferFull",
-    "onBufferDrain", "onWebSocketClose", "onWebSocketPing", "onWebSocketPong",
-};
-
-static int is_callback(const char *k)
-{
-    if (k[0] != 'o' || k[1] != 'n') return 0;
-    for (size_t i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++)
-        if (strcmp(callbacks[i], k) == 0) return 1;
-    return 0;
-}
-
-static void push_names(lua_State *L, const char *const *names, size_t n, const char *const *more,
-                       size_t nmore, const char *field)
-{
-    lua_createtable(L, (int)(n + nmore), 0);
-    for (size_t i = 0; i < n + nmore; i++) {
-        lua_pushstring(L, i < n ? names[i] : more[i - n]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_setfield(L, -2, field);
-}
-
-/* core.connFields(): the names a script can set or read on a connection
- * (properties, callbacks, options of new() alone), from the tables the
- * binding itself uses, so that a spec can hold the README to all of them. */
-static int l_conn_fields(lua_State *L)
-{
-    const char *prop_names[sizeof props / sizeof props[0]];
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) prop_names[i] = props[i].name;
-    static const char *const user_props[] = {"headers", "context"}; /* read at connect */
-    static const char *const options[] = {"name", "ssl"};
-    lua_createtable(L, 0, 3);
-    push_names(L, prop_names, sizeof prop_names / sizeof prop_names[0], user_props, 2, "properties");
-    push_names(L, callbacks, sizeof callbacks / sizeof callbacks[0], NULL, 0, "callbacks");
-    push_names(L, options, 2, NULL, 0, "options");
-    return 1;
-}
-
-/* Raise msg at the script's line: the nearest Lua function on the stack
- * (the assignment, or the AsyncTcpConnection.new call whose options table
- * is being applied), not the C function that runs __newindex. */
-static int raise_at_script(lua_State *L, const char *fmt, ...)
-{
-    l_push_script_where(L, 1);
-    va_list ap;
-    va_start(ap, fmt);
-    lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    lua_concat(L, 2);
-    return lua_error(L);
-}
-
-/* The type of the value at i as luaL_typeerror names it (__name: "FILE*"). */
-static const char *type_name(lua_State *L, int i)
-{
-    if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) return lua_tostring(L, -1);
-    return lua_type(L, i) == LUA_TLIGHTUSERDATA ? "light userdata" : luaL_typename(L, i);
-}
-
-/* The value assigned to property k, checked. */
-static const char *check_str(lua_State *L, const char *k)
-{
-    if (!lua_isstring(L, 3)) raise_at_script(L, "%s must be a string (string expected, got %s)", k, type_name(L, 3));
-    return lua_tostring(L, 3);
-}
-
-static size_t check_size(lua_State *L, const char *k)
-{
-    int ok;
-    lua_Integer v = lua_tointegerx(L, 3, &ok);
-    if (!ok && lua_type(L, 3) == LUA_TNUMBER) raise_at_script(L, "%s must be an integer >= 1, got %f", k, lua_tonumber(L, 3));
-    if (!ok) raise_at_script(L, "%s must be an integer >= 1 (number expected, got %s)", k, type_name(L, 3));
-    if (v < 1) raise_at_script(L, "%s must be >= 1", k);
-    return (size_t)v;
-}
-
-static double check_nonneg(lua_State *L, const char *k)
-{
-    int ok;
-    lua_Number v = lua_tonumberx(L, 3, &ok);
-    if (!ok) raise_at_script(L, "%s must be a number >= 0 (number expected, got %s)", k, type_name(L, 3));
-    if (!(v >= 0)) raise_at_script(L, "%s must be a number >= 0", k);
-    return (double)v;
-}
-
-static mw_ws_opts *ws_opts(lua_State *L, mw_conn *c)
-{
-    mw_ws_opts *o = mw_ws_options(c);
-    if (!o) luaL_error(L, "out of memory");
-    return o;
-}
-
-static int conn_newindex(lua_State *L)
-{
-    l_conn *lc = check_conn(L, 1);
-    mw_conn *c = lc->c;
-    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
-    if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) != lua_tonumber(L, 2)))
-        return raise_at_script(L, "AsyncTcpConnection field name is %s", lua_isnil(L, 2) ? "nil" : "NaN");
-    if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3))
-        return raise_at_script(L, "%s must be a function or nil, got %s", k, type_name(L, 3));
-    switch (k ? find_prop(k) : P_NONE) {
-    case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN:
-        return raise_at_script(L, "%s is read-only", k);
-    case P_TRANSPORT: {
-        const char *t = check_str(L, k);
-        int on = strcmp(t, "tcp") == 0 ? mw_conn_next_url(c)->tls : strcmp(t, "ssl") == 0 || strcmp(t, "tls") == 0 ? 1 : -1;
-        if (on >= 0) {
-            if (mw_tls_enable(c, on) != 0) return luaL_error(L, "out of memory");
-            return 0;
-        }
-        return raise_at_script(L, "unknown transport \"%s\" (expected \"tcp\" or \"ssl\")", t);
-    }
-    case P_MAXSEND: mw_conn_options(c)->max_send_buffer = check_size(L, k); return 0;
-    case P_MAXPKG: mw_conn_options(c)->max_package = check_size(L, k); return 0;
-    case P_CONNTO: mw_conn_options(c)->connect_timeout = check_nonneg(L, k); return 0;
-    case P_HSTO: mw_conn_options(c)->handshake_timeout = check_nonneg(L, k); return 0;
-    case P_CLOSETO: mw_conn_options(c)->close_timeout = check_nonneg(L, k); return 0;
-    case P_PINGINT: ws_opts(L, c)->ping_interval = check_nonneg(L, k); return 0;
-    case P_PINGTO: ws_opts(L, c)->ping_timeout = check_nonneg(L, k); return 0;
-    case P_WSTYPE: {
-        const char *t = check_str(L, k);
-        if (strcmp(t, BLOB) == 0 || strcmp(t, "blob") == 0 || strcmp(t, "text") == 0) ws_opts(L, c)->binary = 0;
-        else if (strcmp(t, ARRAYBUFFER) == 0 || strcmp(t, "arraybuffer") == 0 || strcmp(t, "binary") == 0)
-            ws_opts(L, c)->binary = 1;
-        else return raise_at_script(L, "websocketType must be Ws.BINARY_TYPE_BLOB or Ws.BINARY_TYPE_ARRAYBUFFER");
-        return 0;
-    }
-    case P_ORIGIN: case P_CLIENTPROTO: {
-        size_t n = 0;
-        const char *v = lua_isnil(L, 3) ? NULL : check_str(L, k);
-        if (v) lua_tolstring(L, 3, &n);
-        /* kept as C strings: a NUL would silently cut the value short */
-        if (v && strlen(v) != n) return raise_at_script(L, "%s must not contain a NUL byte", k);
-        if ((find_prop(k) == P_ORIGIN ? mw_ws_set_origin(c, v) : mw_ws_set_protocols(c, v)) != 0)
-            return luaL_error(L, "out of memory");
-        return 0;
-    }
-    case P_NONE: break;
-    }
-    /* c.onMesage = f is kept as the script's field, but said once */
-    if (k && !lua_isnil(L, 3)) l_typo_check(L, 1, k, callbacks, sizeof callbacks / sizeof callbacks[0]);
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_rawset(L, -3);
-    return 0;
-}
-
 /* ---- construction and lifetime ---- */
 
 static void link_conn(mw_rt *rt, l_conn *lc)
@@ -417,6 +198,38 @@ static void unlink_conn(mw_rt *rt, l_conn *lc)
     lc->next = lc->prev = NULL;
 }
 
+mw_conn *l_conn_new_c(lua_State *L, mw_rt *rt, l_conn *lc, const char *url)
+{
+    char err[256];
+    mw_conn *c = mw_conn_new(&rt->loop, url, &mw_layers_std, &events, lc, err, sizeof err);
+    if (!c) luaL_error(L, "%s", err);
+    if (mw_ws_set_events(c, &ws_events) != 0) {
+        mw_conn_free(c);
+        luaL_error(L, "out of memory");
+    }
+    return c;
+}
+
+/* A new userdata (closed, valid; then the resource) for url, pushed. */
+static l_conn *push_new(lua_State *L, mw_rt *rt, const char *url)
+{
+    l_conn *lc = lua_newuserdatauv(L, sizeof *lc, 1);
+    memset(lc, 0, sizeof *lc);
+    lc->rt = rt;
+    lc->ref = LUA_NOREF;
+    luaL_setmetatable(L, MW_CONN_MT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
+    lc->c = l_conn_new_c(L, rt, lc, url);
+    lc->decl.seq = ++rt->conn_seq;
+    link_conn(rt, lc);
+    lua_pushvalue(L, -2);
+    lua_rawsetp(L, -2, lc);
+    lua_pop(L, 1);
+    return lc;
+}
+
 static int conn_new(lua_State *L)
 {
     mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
@@ -425,24 +238,19 @@ static int conn_new(lua_State *L)
     if (strlen(url) != url_len) return luaL_argerror(L, 1, "invalid URL: it contains a NUL byte");
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     if (!rt->loop.ev) return luaL_error(L, "moonwire has shut down (called from a finalizer at exit)");
-    /* A closed, valid userdata first; then the resource. */
-    l_conn *lc = lua_newuserdatauv(L, sizeof *lc, 1);
-    memset(lc, 0, sizeof *lc);
-    lc->rt = rt;
-    lc->ref = LUA_NOREF;
-    luaL_setmetatable(L, MW_CONN_MT);
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, 1);
-    char err[256];
-    lc->c = mw_conn_new(&rt->loop, url, &mw_layers_std, &events, lc, err, sizeof err);
-    if (!lc->c) return luaL_error(L, "%s", err);
-    if (mw_ws_set_events(lc->c, &ws_events) != 0) return luaL_error(L, "out of memory");
-    lc->seq = ++rt->conn_seq;
-    link_conn(rt, lc);
-    lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
-    lua_pushvalue(L, -2);
-    lua_rawsetp(L, -2, lc);
-    lua_pop(L, 1);
+    const char *name = NULL;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "name");
+        if (!lua_isnil(L, -1) && !lua_isstring(L, -1))
+            return luaL_error(L, "options.name must be a string, got %s", luaL_typename(L, -1));
+        name = lua_tostring(L, -1); /* held by the stack slot */
+    }
+    int ended = 0;
+    l_conn *lc = NULL;
+    /* a reload's declaration: the live connection it matches, if any */
+    if (rt->declaring && rt->conn_match) lc = rt->conn_match(L, rt, url, name, &ended);
+    int fresh = !lc;
+    if (fresh) lc = push_new(L, rt, url);
     if (lua_istable(L, 2)) {
         int ud = lua_gettop(L);
         lua_pushnil(L);
@@ -457,18 +265,16 @@ static int conn_new(lua_State *L)
                 lua_pop(L, 2);
                 continue;
             }
-            if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "name") == 0) {
-                if (!lua_isstring(L, -1))
-                    return luaL_error(L, "options.name must be a string, got %s", luaL_typename(L, -1));
+            if (fresh && name && lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "name") == 0) {
                 free(lc->name);
-                lc->name = strdup(lua_tostring(L, -1));
+                lc->name = strdup(name);
             }
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
             lua_settable(L, ud); /* goes through __newindex */
         }
     }
-    if (rt->declaring && rt->conn_declared) rt->conn_declared(L, rt, lua_gettop(L), lc);
+    if (fresh && rt->declaring && rt->conn_declared) rt->conn_declared(L, rt, lua_gettop(L), lc, ended);
     return 1;
 }
 
@@ -499,10 +305,12 @@ static int conn_gc(lua_State *L)
     }
     if (lc->c) {
         unlink_conn(lc->rt, lc);
-        if (lc->declared && lc->script_ended && !lc->alias && !lc->in_tx && lc->rt->conn_ended)
+        if (lc->decl.declared && lc->decl.script_ended && !lc->decl.in_tx && lc->rt->conn_ended)
             lc->rt->conn_ended(lc->rt, lc);
-        if (!lc->alias) mw_conn_free(lc->c);
+        mw_conn_free(lc->c);
         lc->c = NULL;
+        mw_conn_free(lc->decl.live_c); /* lua_close() during a reload */
+        lc->decl.live_c = NULL;
     }
     free(lc->name);
     lc->name = NULL;
@@ -516,66 +324,22 @@ static int conn_tostring(lua_State *L)
     return 1;
 }
 
-/* Copy conn.headers (a table name -> value) into the C connection. */
-static void apply_headers(lua_State *L, l_conn *lc)
-{
-    lua_getiuservalue(L, 1, 1);
-    lua_getfield(L, -1, "headers");
-    if (lua_isnil(L, -1)) { lua_pop(L, 2); mw_conn_set_headers(lc->c, NULL, 0); return; }
-    if (!lua_istable(L, -1)) luaL_error(L, "headers must be a table of name = value");
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, -2)) { n++; lua_pop(L, 1); }
-    mw_header *h = lua_newuserdatauv(L, sizeof *h * (size_t)(n ? n : 1), 0);
-    /* A number value becomes a new string, referenced by nothing but the
-     * stack slot lua_next gave it: kept here until the copy below, or the
-     * next conversion's allocation could collect it. Names and string
-     * values are the headers table's own, which the stack holds. */
-    lua_createtable(L, 0, 0);
-    int i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, -4)) {
-        int off = lua_isboolean(L, -1) && !lua_toboolean(L, -1);   /* false: send none of it */
-        if (lua_type(L, -2) != LUA_TSTRING ||
-            !(off || lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
-            luaL_error(L, "headers must map string names to string values (or false to send none)");
-        int converted = lua_type(L, -1) == LUA_TNUMBER;
-        h[i].name = (char *)lua_tolstring(L, -2, &h[i].name_len);
-        h[i].value = off ? NULL : (char *)lua_tolstring(L, -1, &h[i].value_len);
-        if (off) h[i].value_len = 0;
-        if (converted) lua_rawseti(L, -3, i + 1); /* pops it into the anchor */
-        else lua_pop(L, 1);
-        i++;
-    }
-    /* A stable order: by name. */
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && strcmp(h[b - 1].name, h[b].name) > 0; b--) {
-            mw_header t = h[b]; h[b] = h[b - 1]; h[b - 1] = t;
-        }
-    if (mw_conn_set_headers(lc->c, h, n) != 0) luaL_error(L, "out of memory");
-    lua_pop(L, 4);
-}
-
 /* ---- methods ---- */
 
 /* Whether the script ended the connection itself (a reload then leaves it
- * ended) or wants it connected. The owner (mw_conn_ud) keeps the mark: old code
- * may call through an alias a reload left it. */
-static void set_ended(l_conn *lc, int ended)
-{
-    ((l_conn *)mw_conn_ud(lc->c))->script_ended = ended;
-}
+ * ended) or wants it connected. */
+static void set_ended(l_conn *lc, int ended) { lc->decl.script_ended = ended; }
 
 static int m_connect(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
-    apply_headers(L, lc);
+    l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
-    if (lc->in_tx) {
+    if (lc->decl.in_tx) {
         /* a declaration of the reload under way: connected (or matched to a
          * live connection) when the reload commits */
-        lc->want_connect = 1;
+        lc->decl.want_connect = 1;
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -592,7 +356,10 @@ static int do_send(lua_State *L, int kind)
     size_t n;
     const char *p = luaL_checklstring(L, 2, &n);
     int r = mw_conn_send(lc->c, p, n, kind);
-    anchor(L, 1, lc);
+    /* anchored: a send does not end the connection by itself (a failure
+     * ends it through onClose, which drops the anchor), so nothing to
+     * recompute on the per-message path */
+    if (lc->ref == LUA_NOREF) anchor(L, 1, lc);
     lua_pushboolean(L, r == 1);
     return 1;
 }
@@ -664,9 +431,9 @@ static int m_reconnect(lua_State *L)
     double delay = luaL_optnumber(L, 2, 0);
     if (!(delay >= 0)) return luaL_argerror(L, 2, "delay must be >= 0");
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
-    apply_headers(L, lc);
+    l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
-    if (lc->in_tx) { lc->want_connect = 1; lua_pushboolean(L, 1); return 1; }
+    if (lc->decl.in_tx) { lc->decl.want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
     set_ended(lc, 0);
     anchor(L, 1, lc);
@@ -759,9 +526,9 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     luaL_newlib(L, methods);
     lua_pushvalue(L, -1);
     lua_setfield(L, -4, "connMethods"); /* the Lua side adds pipe() here */
-    lua_pushcclosure(L, conn_index, 1);
+    lua_pushcclosure(L, l_conn_index, 1);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, conn_newindex);
+    lua_pushcfunction(L, l_conn_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, conn_gc);
     lua_setfield(L, -2, "__gc");
@@ -785,9 +552,9 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushcfunction(L, l_conn_fields);
     lua_setfield(L, -2, "connFields");
     lua_createtable(L, 0, 2); /* Workerman's Ws constants, as websocketType reads them */
-    lua_pushstring(L, BLOB);
+    lua_pushstring(L, MW_WS_BLOB);
     lua_setfield(L, -2, "BINARY_TYPE_BLOB");
-    lua_pushstring(L, ARRAYBUFFER);
+    lua_pushstring(L, MW_WS_ARRAYBUFFER);
     lua_setfield(L, -2, "BINARY_TYPE_ARRAYBUFFER");
     lua_setfield(L, -2, "Ws");
     l_typo_register(L); /* the Worker's fields get the same check */

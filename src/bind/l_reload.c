@@ -42,11 +42,9 @@ static int hook(mw_rt *rt, const char *phase, int nresults)
     return mw_rt_call(rt, 1, nresults, strcmp(phase, "done") == 0 ? "onWorkerReload" : "reload");
 }
 
-static void conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
+/* Append the userdata at idx to this reload's declarations. */
+static void tx_add(lua_State *L, mw_rt *rt, int idx)
 {
-    lc->declared = 1;
-    if (!rt->reloading) return;
-    lc->in_tx = 1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tx_ref);
     lua_getfield(L, -1, "conns");
     lua_pushvalue(L, idx);
@@ -54,14 +52,21 @@ static void conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc)
     lua_pop(L, 2);
 }
 
-static const char successor_key = 0; /* old userdata's user values: [&successor_key] = new one */
+static void conn_declared(lua_State *L, mw_rt *rt, int idx, l_conn *lc, int ended)
+{
+    lc->decl.declared = 1;
+    if (!rt->reloading) return;
+    lc->decl.in_tx = 1;
+    lc->decl.from_record = ended;
+    tx_add(L, rt, idx);
+}
 
 static void remember_ended(mw_rt *rt, const l_conn *lc)
 {
     if (rt->stopping || !rt->loop.ev) return; /* at exit: nothing will reload */
     l_ended *e = calloc(1, sizeof *e);
     if (!e) return; /* then a reload connects it again: the lesser harm */
-    e->seq = lc->seq;
+    e->seq = lc->decl.seq;
     e->scheme = mw_conn_next_url(lc->c)->scheme;
     e->url = strdup(mw_conn_url(lc->c));
     e->name = lc->name ? strdup(lc->name) : NULL;
@@ -81,143 +86,171 @@ static void forget_ended(mw_rt *rt)
     }
 }
 
-/* What a reload's declarations are matched to: a live declared connection,
- * in any state (open, closing, reconnecting, closed), or the record of one
- * the script ended whose userdata was collected. */
-typedef struct cand {
-    l_conn *lc;             /* or NULL for a record */
-    const l_ended *rec;
-    unsigned long seq;
-    int used;
-} cand;
-
-/* By name when either has one (and then the same protocol layer: a
- * connection cannot change from ws to tcp under a socket), else by URL. */
-static int cand_matches(const cand *k, const l_conn *d)
+/* Whether a live connection or record (name, URL, scheme of its next
+ * connect) matches a declaration (d: its own C connection; dname): by name
+ * when either has one (and then the same protocol layer: a connection cannot
+ * change from ws to tcp under a socket), else by URL. */
+static int matches(const char *name, const char *url, int scheme, const mw_conn *d, const char *dname)
 {
-    const char *name = k->lc ? k->lc->name : k->rec->name;
-    const char *url = k->lc ? mw_conn_url(k->lc->c) : k->rec->url;
-    int scheme = k->lc ? mw_conn_next_url(k->lc->c)->scheme : k->rec->scheme;
-    if (name || d->name)
-        return name && d->name && strcmp(name, d->name) == 0 &&
-               mw_layers_same_proto(scheme, mw_conn_current_scheme(d->c));
-    return strcmp(url, mw_conn_current_url(d->c)) == 0;
+    if (name || dname)
+        return name && dname && strcmp(name, dname) == 0 &&
+               mw_layers_same_proto(scheme, mw_conn_current_scheme(d));
+    return strcmp(url, mw_conn_current_url(d)) == 0;
 }
 
-static int by_seq(const void *x, const void *y)
-{
-    const cand *a = x, *b = y;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
+/* A live declared connection a declaration can take: not taken yet. */
+static int candidate(const l_conn *lc) { return lc->decl.declared && !lc->decl.in_tx; }
 
-/* d, the declaration at index di, takes over match's C connection, its
- * events and its anchor; the unconnected declaration is dropped. The old
- * userdata (on the stack top) stays an alias of the same connection, for
- * old code that still holds it (a heartbeat timer made in onConnect): its
- * sends go out on the live socket instead of piling up in a connection that
- * never connects. It keeps the new one alive (the owner of the C
- * connection) from its user-value table. Pops the old userdata. */
-static void take_over(lua_State *L, int di, l_conn *d, l_conn *match)
+/* A declaration of the reload under way is matched, in the order the
+ * script makes them, to the oldest (by creation) live declared connection
+ * (in any state: open, closing, reconnecting, closed) or record of one the
+ * script ended whose userdata was collected, that no earlier declaration
+ * took. A live one is staged: its userdata is returned as the declaration,
+ * with the declaration's own C connection and field table until the commit
+ * hands their options and fields to the live ones. */
+static l_conn *conn_match(lua_State *L, mw_rt *rt, const char *url, const char *name, int *ended)
 {
-    mw_conn *running = match->c, *fresh = d->c;
-    mw_conn_copy_options(running, fresh);
-    mw_conn_take_url(running, fresh); /* the same protocol layer: cand_matches */
-    /* TLS options, for the next handshake: those connect() on the
-     * declaration read into its own connection. Not read again from the
-     * script's tables here, outside any protected call, where a metamethod
-     * (an __index on context.ssl) could raise. */
-    if (d->want_connect) mw_tls_copy_opts(running, fresh);
-    d->c = running;
-    mw_conn_set_ud(running, d);
-    d->script_ended = match->script_ended;
-    match->declared = 0;
-    lua_getiuservalue(L, -1, 1);
-    lua_pushlightuserdata(L, (void *)&successor_key);
-    lua_pushvalue(L, di);
-    lua_rawset(L, -3);
-    lua_pop(L, 2);
-    if (match->ref != LUA_NOREF) {
-        luaL_unref(L, LUA_REGISTRYINDEX, match->ref);
-        match->ref = LUA_NOREF;
+    *ended = 0;
+    if (!rt->reloading) return NULL;
+    lua_newtable(L); /* the staged field table, made before the C connection */
+    int fields = lua_gettop(L);
+    mw_conn *d = l_conn_new_c(L, rt, NULL, url);
+    /* No finalizer may run meanwhile: it would unlink a connection from
+     * rt->conns, or turn one into a record, under the walk. */
+    int gc_was = lua_gc(L, LUA_GCISRUNNING);
+    if (gc_was) lua_gc(L, LUA_GCSTOP);
+    l_conn *best = NULL;
+    l_ended *rec = NULL;
+    for (l_conn *lc = rt->conns; lc; lc = lc->next) {
+        if (!candidate(lc)) continue;
+        if (!l_conn_push(L, lc)) {
+            /* unreachable, its finalizer not run yet: as if it had run */
+            if (lc->decl.script_ended) remember_ended(rt, lc);
+            lc->decl.declared = 0;
+            continue;
+        }
+        lua_pop(L, 1);
+        if ((!best || lc->decl.seq < best->decl.seq) &&
+            matches(lc->name, mw_conn_url(lc->c), mw_conn_next_url(lc->c)->scheme, d, name))
+            best = lc;
     }
-    match->alias = 1;
-    mw_conn_free(fresh);
+    for (l_ended *e = rt->ended; e; e = e->next)
+        if (!e->claimed && (!rec || e->seq < rec->seq) && matches(e->name, e->url, e->scheme, d, name))
+            rec = e;
+    if (rec && best && best->decl.seq < rec->seq) rec = NULL;
+    if (gc_was) lua_gc(L, LUA_GCRESTART);
+    if (rec) {
+        /* ended by the script and collected: the declaration holds the
+         * place now, ended too */
+        rec->claimed = 1;
+        *ended = 1;
+        best = NULL;
+    }
+    if (!best) {
+        mw_conn_free(d);
+        lua_settop(L, fields - 1);
+        return NULL;
+    }
+    l_conn_push(L, best);
+    int ud = lua_gettop(L);
+    lua_getiuservalue(L, ud, 1);
+    best->decl.live_fields = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, fields);
+    lua_setiuservalue(L, ud, 1);
+    mw_conn_set_ud(d, best);
+    best->decl.live_c = best->c;
+    best->c = d;
+    best->decl.in_tx = 1;
+    best->decl.matched = 1;
+    tx_add(L, rt, ud);
+    lua_remove(L, fields);
+    return best;
 }
 
-/* Hand each live declared connection to the declaration that matches it;
- * start the unmatched declarations; close the live ones no longer declared.
- * A matched one that is closed and not reconnecting is connected again
- * when the declaration connects, unless the script itself ended it. */
+/* End the staging of lc (a matched declaration): the userdata's C
+ * connection and fields are the live ones again; with commit, after taking
+ * the staged options (TLS ones too when the declaration connects: those its
+ * connect() read), URL and fields. */
+static void unstage(lua_State *L, int ud, l_conn *lc, int commit)
+{
+    mw_conn *live = lc->decl.live_c, *staged = lc->c;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->decl.live_fields);
+    if (commit) {
+        mw_conn_copy_options(live, staged);
+        mw_conn_take_url(live, staged); /* the same protocol layer: matches() */
+        if (lc->decl.want_connect) mw_tls_copy_opts(live, staged);
+        /* the new callbacks and fields, assigned into the live table */
+        int t = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, t)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, t);
+        }
+        lua_getiuservalue(L, ud, 1);
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+        }
+        lua_pop(L, 1);
+    }
+    lua_setiuservalue(L, ud, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, lc->decl.live_fields);
+    lc->decl.live_fields = LUA_NOREF;
+    lc->c = live;
+    lc->decl.live_c = NULL;
+    mw_conn_free(staged);
+}
+
+/* Hand each staged declaration's options and callbacks to its live
+ * connection; start the new declarations; close the live ones no longer
+ * declared. A matched one that is closed and not reconnecting is connected
+ * again when the declaration connects, unless the script itself ended it. */
 static void commit_conns(mw_rt *rt, int conns)
 {
     lua_State *L = rt->L;
-    /* No finalizer may run meanwhile: it would unlink a connection from
-     * rt->conns, or turn one into a record, under the matching. */
-    int gc_was = lua_gc(L, LUA_GCISRUNNING);
-    if (gc_was) lua_gc(L, LUA_GCSTOP);
-    size_t ncand = 0;
-    for (l_conn *lc = rt->conns; lc; lc = lc->next)
-        if (lc->declared && !lc->in_tx) ncand++;
-    for (l_ended *e = rt->ended; e; e = e->next) ncand++;
-    cand *cands = calloc(ncand ? ncand : 1, sizeof *cands);
-    lua_newtable(L); /* lc -> its userdata, held for the commit */
-    int hold = lua_gettop(L);
-    size_t n = 0;
-    for (l_conn *lc = rt->conns; lc && cands; lc = lc->next) {
-        if (!lc->declared || lc->in_tx) continue;
-        if (!l_conn_push(L, lc)) {
-            /* unreachable, its finalizer not run yet: as if it had run */
-            if (lc->script_ended && !lc->alias) remember_ended(rt, lc);
-            lc->declared = 0;
-            continue;
-        }
-        lua_rawsetp(L, hold, lc);
-        cands[n++] = (cand){.lc = lc, .seq = lc->seq};
-    }
-    for (l_ended *e = rt->ended; e && cands && n < ncand; e = e->next)
-        cands[n++] = (cand){.rec = e, .seq = e->seq};
-    if (cands) qsort(cands, n, sizeof *cands, by_seq);
-
     lua_Integer ndecl = (lua_Integer)lua_rawlen(L, conns);
     for (lua_Integer i = 1; i <= ndecl; i++) {
         lua_rawgeti(L, conns, i);
         int di = lua_gettop(L);
         l_conn *d = lua_touserdata(L, di);
-        d->in_tx = 0;
-        cand *m = NULL;
-        for (size_t j = 0; j < n && !m; j++)
-            if (!cands[j].used && cand_matches(&cands[j], d)) { m = &cands[j]; m->used = 1; }
-        if (m && m->rec) {
-            /* ended by the script and collected: the declaration holds the
-             * place now, ended too */
-            d->script_ended = 1;
-            mw_conn_mark_closed(d->c);
-        } else if (m) {
-            lua_rawgetp(L, hold, m->lc);
-            take_over(L, di, d, m->lc);
-            if (d->want_connect && !d->script_ended && !mw_conn_active(d->c))
+        d->decl.in_tx = 0;
+        d->decl.matched = 1; /* declared: not closed below */
+        if (d->decl.live_c) {
+            unstage(L, di, d, 1);
+            if (d->decl.want_connect && !d->decl.script_ended && !mw_conn_active(d->c))
                 mw_conn_connect(d->c); /* failed, or closed by the peer: revived */
             l_conn_anchor(L, di, d);
-        } else if (d->want_connect) {
+        } else if (d->decl.from_record) {
+            d->decl.script_ended = 1;
+            mw_conn_mark_closed(d->c);
+        } else if (d->decl.want_connect) {
             mw_conn_connect(d->c);
             l_conn_anchor(L, di, d);
         }
-        d->want_connect = 0;
+        d->decl.want_connect = 0;
+        d->decl.from_record = 0;
         lua_pop(L, 1);
     }
-    for (size_t j = 0; j < n; j++) {
-        l_conn *lc = cands[j].lc;
-        if (cands[j].used || !lc) continue;
-        lc->declared = 0;
+    /* oldest first (rt->conns is newest first); no finalizer may unlink
+     * one under the walk */
+    int gc_was = lua_gc(L, LUA_GCISRUNNING);
+    if (gc_was) lua_gc(L, LUA_GCSTOP);
+    l_conn *last = rt->conns;
+    while (last && last->next) last = last->next;
+    for (l_conn *lc = last; lc; lc = lc->prev) {
+        if (lc->decl.matched || !candidate(lc)) { lc->decl.matched = 0; continue; }
+        lc->decl.declared = 0;
         mw_conn_going_away(lc->c);
         l_conn_release(lc);
     }
+    if (gc_was) lua_gc(L, LUA_GCRESTART);
     /* the declarations that matched records hold them now; the others are
      * no longer declared: forgotten, as a spent one-shot timer's record */
-    if (cands) forget_ended(rt);
-    free(cands);
-    lua_pop(L, 1); /* hold */
-    if (gc_was) lua_gc(L, LUA_GCRESTART);
+    forget_ended(rt);
 }
 
 /* The declarations are handed over or dropped: let go of the ones that were
@@ -237,12 +270,13 @@ static void discard_tx(mw_rt *rt)
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, i);
         l_conn *d = lua_touserdata(L, -1);
-        d->in_tx = 0;
-        d->declared = 0;
-        d->want_connect = 0;
+        if (d->decl.live_c) unstage(L, lua_gettop(L), d, 0); /* live, declared as before */
+        else d->decl.declared = 0;
+        d->decl.in_tx = d->decl.want_connect = d->decl.matched = d->decl.from_record = 0;
         lua_pop(L, 1);
     }
     lua_pop(L, 2);
+    for (l_ended *e = rt->ended; e; e = e->next) e->claimed = 0;
 }
 
 int mw_rt_reload(mw_rt *rt)
@@ -398,6 +432,7 @@ static int l_reloading(lua_State *L)
 void l_reload_register(lua_State *L, mw_rt *rt)
 {
     /* what connections and the runtime tell reload (hooks: they are below it) */
+    rt->conn_match = conn_match;
     rt->conn_declared = conn_declared;
     rt->conn_ended = remember_ended;
     rt->at_close = forget_ended;
