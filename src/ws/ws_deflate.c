@@ -136,8 +136,10 @@ int ws_deflater_message(ws_deflater *d, const void *p, size_t n, mw_buf *out)
         left -= slice;
         if (!left) break;
     }
-    /* A sync flush always ends with the empty stored block 00 00 ff ff. */
-    if (out->len - mark >= 4) out->len -= 4;
+    /* A sync flush ends with the empty stored block 00 00 ff ff (unless
+     * there was nothing to flush: an empty message right after another). */
+    if (out->len - mark >= 4 && memcmp(mw_buf_head(out) + out->len - 4, "\0\0\xff\xff", 4) == 0)
+        out->len -= 4;
     if (d->no_takeover) deflateReset(z);
     return 0;
 }

@@ -19,13 +19,13 @@ static int say(char *msg, size_t cap, int err, const char *fmt, ...)
     return err;
 }
 
-/* Server text for a message: at most 40 bytes, unprintables as \xHH. */
+/* Server text for a message: at most 60 bytes, unprintables as \xHH. */
 static const char *q(char *buf, size_t cap, const char *p, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 5 < cap; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (i == 40) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
+        if (i == 60) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
         if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
         else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
     }

@@ -377,7 +377,7 @@ long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *
                 return ws_fail(ws, NULL, WS_E_HS_EXTENSION, 0,
                                "handshake failed: server chose extension \"%.*s\" that was not offered",
                                clip(h->value_len), h->value);
-            char m[200];
+            char m[256];
             int e = ws_ext_answer_field(&ext, h->value, h->value_len, m, sizeof m);
             if (e) return ext_failed(ws, e, m);
         } else if (ws_http_ieq(h->name, h->name_len, "Sec-WebSocket-Protocol")) {
@@ -396,7 +396,7 @@ long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *
                        "handshake failed: Connection header lacks \"upgrade\"");
     if (!accept)
         return ws_fail(ws, NULL, WS_E_HS_ACCEPT, 0, "handshake failed: missing Sec-WebSocket-Accept");
-    char m[200];
+    char m[256];
     int e = ws_ext_answer_finish(&ext, &ws->pmd, m, sizeof m);
     if (e) return ext_failed(ws, e, m);
     if (ws->pmd.agreed) pmd_setup(ws);

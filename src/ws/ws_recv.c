@@ -47,7 +47,8 @@ static int check_header(ws_client *ws, const ws_frame_hdr *h, mw_buf *out)
     if (h->opcode != WS_OP_CONT && ws->msg_op)
         return ws_fail(ws, out, WS_E_FRAGMENT, 1002,
                        "protocol error: new data frame inside a fragmented message");
-    /* A compressed message is judged on what it inflates to, as it inflates. */
+    /* A compressed message is judged on what it inflates to, as it inflates
+     * (its compressed bytes are never held, so they are not limited). */
     if (h->opcode == WS_OP_CONT ? ws->msg_z : (h->rsv & 4) != 0) return 0;
     uint64_t so_far = h->opcode == WS_OP_CONT ? ws->msg_len : 0;
     uint64_t max = ws->cfg.max_message;
@@ -254,7 +255,9 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                 ws->msg_z = 1;
                 ws->msg_utf8 = WS_UTF8_ACCEPT;
                 size_t n = (size_t)h.len;
-                int e = zfeed(ws, out, data + pos, n, 1);
+                /* An empty payload: an empty message (RFC 7692 writes it
+                 * as 00); the stream is not touched. */
+                int e = n ? zfeed(ws, out, data + pos, n, 1) : 0;
                 if (e) return e;
                 pos += n;
                 rc = message_end(ws);
@@ -290,8 +293,8 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                     ws->msg_utf8 = WS_UTF8_ACCEPT;
                     ws->msg_z = (h.rsv & 4) != 0;
                 }
+                ws->msg_len += h.len;   /* compressed: counted, not limited */
                 if (!ws->msg_z) {
-                    ws->msg_len += h.len;
                     /* Room for the announced frame in one step, bounded so a
                      * header alone cannot make us reserve much. */
                     uint64_t want = ws->msg.len + h.len;
@@ -332,7 +335,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             if (ws->close_rcvd) return (long)len;  /* nothing after a close is read */
         } else if (ws->hdr.fin) {
             if (ws->msg_z) {
-                int e = zfeed(ws, out, NULL, 0, 1);
+                int e = ws->msg_len ? zfeed(ws, out, NULL, 0, 1) : 0;
                 if (e) return e;
             } else if (ws->msg_op == WS_OP_TEXT) {
                 int e = text_check(ws, out, &ws->msg_utf8, ws->msg.len, "", 0, 1);
