@@ -815,6 +815,53 @@ static void test_trim(void)
     mw_buf_free(&w);
 }
 
+/* The steady state with context takeover: no zlib allocation and no buffer
+ * growth per message, either way. */
+static void test_steady(void)
+{
+    tc t;
+    open_agreed(&t, 0, 0);
+    server s;
+    server_init(&s, 15, 15, 0, 0);
+    unsigned char *p = make_payload(4000, 1);
+    mw_buf w = MW_BUF_INIT;
+    uint64_t allocs = 0;
+    char *msg = NULL, *ztx = NULL;
+    size_t msg_cap = 0, ztx_cap = 0;
+    for (int k = 0; k < 100; k++) {
+        size_t zn;
+        unsigned char *zp = server_compress(&s, p, 4000, &zn);
+        t.nwant = t.got = 0;
+        expect(&t, 1, p, 4000);
+        mw_buf_clear(&w);
+        put_frame(&w, 0, 1, WS_OP_TEXT, zp, zn / 2);
+        put_frame(&w, 1, 0, WS_OP_CONT, zp + zn / 2, zn - zn / 2);
+        MW_CHECK(tc_feed(&t, mw_buf_head(&w), w.len, 1000) >= 0);
+        MW_CHECK_EQ_INT(t.got, 1);
+        MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_TEXT, (const char *)p, 4000, &t.out), 0);
+        unsigned char *got[1];
+        size_t gl[1];
+        int comp;
+        MW_CHECK_EQ_INT(decode_sent(&t, &s, got, gl, 1, &comp), 1);
+        MW_CHECK(comp == 1 && gl[0] == 4000 && memcmp(got[0], p, 4000) == 0);
+        free(got[0]);
+        free(zp);
+        if (k == 0) {
+            allocs = ws_client_zcount(&t.ws)->allocs;
+            msg = t.ws.msg.data; msg_cap = t.ws.msg.cap;
+            ztx = t.ws.ztx.data; ztx_cap = t.ws.ztx.cap;
+        }
+    }
+    MW_CHECK_EQ_INT(ws_client_zcount(&t.ws)->allocs, allocs);
+    MW_CHECK(t.ws.msg.data == msg && t.ws.msg.cap == msg_cap);
+    MW_CHECK(t.ws.ztx.data == ztx && t.ws.ztx.cap == ztx_cap);
+    MW_CHECK(msg_cap < 16384);   /* a 4000-byte message reserves no whole chunk */
+    free(p);
+    server_free(&s);
+    tc_free(&t);
+    mw_buf_free(&w);
+}
+
 /* An empty message: the RFC's encoding is one 0x00 byte (7.2.3.6); an
  * empty RSV1 payload is taken to mean the same, without touching the stream. */
 static void test_empty(void)
@@ -884,6 +931,7 @@ int main(void)
     MW_RUN(test_text_utf8);
     MW_RUN(test_defer);
     MW_RUN(test_trim);
+    MW_RUN(test_steady);
     MW_RUN(test_empty);
     MW_RUN(test_bfinal);
     return MW_DONE();

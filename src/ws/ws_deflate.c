@@ -191,12 +191,16 @@ static int inflate_some(ws_inflater *f, const unsigned char *in, size_t n, uint6
                         mw_buf *out, ws_inflate_check check, void *ud)
 {
     z_stream *z = f->z;
+    /* The first step's room follows the input and later ones double up to a
+     * chunk, so a small message does not make its buffer reserve a whole one. */
+    size_t step = n < WS_Z_CHUNK / 4 ? n * 4 + 64 : WS_Z_CHUNK;
     while (n && !f->ended) {
         uInt slice = n > 0xffff0000u ? 0xffff0000u : (uInt)n;
         z->next_in = (Bytef *)in;
         z->avail_in = slice;
         for (;;) {
-            size_t room = WS_Z_CHUNK;
+            size_t room = step;
+            step = step < WS_Z_CHUNK / 2 ? step * 2 : WS_Z_CHUNK;
             /* One byte past the limit is enough to know it was passed. */
             if (limit && limit - f->total < room) room = (size_t)(limit - f->total) + 1;
             char *dst = mw_buf_reserve(out, room);
