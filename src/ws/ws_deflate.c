@@ -149,7 +149,7 @@ int ws_deflater_message(ws_deflater *d, const void *p, size_t n, mw_buf *out)
 void ws_inflater_setup(ws_inflater *f, int wbits, int no_takeover, ws_zcount *count)
 {
     ws_inflater_release(f);
-    f->wbits = wbits < 9 ? 9 : wbits;
+    f->wbits = wbits;   /* what the server compresses with; we inflate with 15 (ws_deflate.h) */
     f->no_takeover = no_takeover;
     f->count = count;
     f->ended = 0;
@@ -172,7 +172,7 @@ static int inflater_open(ws_inflater *f)
 {
     f->z = stream_new(f->count);
     if (!f->z) return WS_Z_NOMEM;
-    if (inflateInit2(f->z, -f->wbits) != Z_OK) {
+    if (inflateInit2(f->z, -15) != Z_OK) {
         counted_free(f->count, f->z);
         f->z = NULL;
         return WS_Z_NOMEM;

@@ -4,8 +4,16 @@
  * Memory (zlib's own formulas, zlib.h/zconf.h): a compressor holds
  * (1 << (wbits + 2)) + (1 << (mem_level + 9)) bytes plus ~6 KiB of state:
  * 256 KiB + 6 KiB at 15/8 (the default), 136 KiB at 12/8, 10 KiB at 9/1.
- * A decompressor holds 1 << wbits bytes of window (allocated by its first
- * output) plus ~7 KiB of state: 39 KiB at 15, 7.5 KiB at 9. Both are
+ * A decompressor holds a 32 KiB window (allocated by its first output) plus
+ * ~7 KiB of state, whatever server_max_window_bits was agreed: zlib checks
+ * a distance against its window only for history from an earlier call, and
+ * accepts any distance within the output of the current call, so with a
+ * smaller window a server that broke the agreed window would see its
+ * message pass or fail (1007) depending on how its bytes were split into
+ * frames and reads. With the deflate format's largest window a message
+ * decodes the same however it arrives, and a conforming server's messages
+ * decode exactly (a smaller agreed window still saves the server's
+ * memory, not ours). Both are
  * allocated lazily, on the first compressed message of their direction,
  * through counting hooks (ws_zcount), so a caller can see what each client
  * and the whole process hold and how often zlib allocates.
@@ -78,7 +86,8 @@ void ws_deflater_release(ws_deflater *d);
 /* Called with each piece of output as it is appended; nonzero stops. */
 typedef int (*ws_inflate_check)(void *ud, const char *p, size_t n);
 
-/* Set the parameters: wbits 8..15 (8 inflates with 9: see ws_ext.h). */
+/* Set the parameters: wbits 8..15, the server's agreed window (kept for
+ * the record: the stream inflates with 15, see above). */
 void ws_inflater_setup(ws_inflater *f, int wbits, int no_takeover, ws_zcount *count);
 
 /* Inflate in[0..n), the next compressed bytes of the current message (any

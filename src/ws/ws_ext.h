@@ -20,10 +20,10 @@
  *   later refuse windowBits 8 for raw streams; older ones silently used 9,
  *   which a 256-byte peer cannot decode). So when client_max_window_bits=8
  *   is agreed the client sends every message uncompressed (RSV1 clear is
- *   always allowed, RFC 7692 6). When server_max_window_bits=8 is agreed
- *   the client inflates with a 512-byte window: a correct 256-byte stream
- *   decodes the same, and so does one from a zlib-based server that was
- *   bumped to 9 as above. */
+ *   always allowed, RFC 7692 6). server_max_window_bits=8 needs nothing
+ *   special: the client inflates with a 32 KiB window whatever was agreed
+ *   (ws_deflate.h says why), so a zlib-based server bumped to 9 as above
+ *   decodes too. */
 #ifndef WS_EXT_H
 #define WS_EXT_H
 #include <stddef.h>
