@@ -39,7 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mw_buf out = MW_BUF_INIT, in = MW_BUF_INIT;
     fctx f = { &ws, &out, 0 };
     ws_config cfg = { .max_message = 1 << 16, .random = f_random,
-                      .ev = { .ud = &f, .on_message = on_msg, .on_ping = on_ping } };
+                      .ev = { .ud = &f, .on_message = on_msg, .on_ping = on_ping },
+                      /* offered; agreed when the input's head answers it */
+                      .deflate = { .enabled = 1 } };
     ws_client_init(&ws, &cfg);
     ws_request req = { .host = "h", .host_len = 1, .protocols = "a,b", .protocols_len = 3 };
     if (ws_client_start(&ws, &req, &out) != 0) abort();

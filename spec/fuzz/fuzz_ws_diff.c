@@ -113,7 +113,9 @@ static void run(uint64_t max_message, uint64_t defer_max, const uint8_t *data, s
     ws_config cfg = { .max_message = max_message, .defer_max = defer_max, .random = f_random,
                       .ev = { .ud = &d, .on_open = on_open, .on_message = on_message,
                               .on_ping = on_ping, .on_pong = on_pong, .on_close = on_close,
-                              .on_fail = on_fail } };
+                              .on_fail = on_fail },
+                      /* offered; agreed when the input's own head answers it */
+                      .deflate = { .enabled = 1 } };
     ws_client_init(&ws, &cfg);
     ws_request req = { .host = "h", .host_len = 1, .protocols = "a,b", .protocols_len = 3 };
     if (ws_client_start(&ws, &req, &res->out) != 0) abort();

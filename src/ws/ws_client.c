@@ -19,6 +19,9 @@ const char *ws_strerror(int err)
     case WS_E_HS_ACCEPT: return "handshake: invalid Sec-WebSocket-Accept";
     case WS_E_HS_EXTENSION: return "handshake: extension not offered";
     case WS_E_HS_PROTOCOL: return "handshake: subprotocol not offered";
+    case WS_E_HS_EXT_SYNTAX: return "handshake: malformed Sec-WebSocket-Extensions";
+    case WS_E_HS_EXT_PARAM: return "handshake: permessage-deflate parameter refused";
+    case WS_E_HS_EXT_DUPLICATE: return "handshake: permessage-deflate answered twice";
     case WS_E_RSV: return "protocol: reserved bits set";
     case WS_E_OPCODE: return "protocol: reserved opcode";
     case WS_E_CONTROL_LEN: return "protocol: control frame too long";
@@ -32,6 +35,7 @@ const char *ws_strerror(int err)
     case WS_E_CLOSE_CODE: return "protocol: invalid close code";
     case WS_E_CLOSE_LEN: return "protocol: invalid close payload";
     case WS_E_CLOSE_UTF8: return "protocol: invalid UTF-8 in close reason";
+    case WS_E_INFLATE: return "protocol: invalid compressed data";
     case WS_E_STATE: return "usage: not allowed in this state";
     case WS_E_CLOSED: return "usage: connection closing or failed";
     case WS_E_HEADER: return "usage: invalid request header";
@@ -40,6 +44,7 @@ const char *ws_strerror(int err)
     case WS_E_BAD_OPCODE: return "usage: invalid opcode";
     case WS_E_BAD_CODE: return "usage: invalid close code";
     case WS_E_BAD_REASON: return "usage: invalid close reason";
+    case WS_E_BAD_OPTION: return "usage: invalid permessage-deflate option";
     }
     return "unknown error";
 }
@@ -50,6 +55,7 @@ int ws_client_init(ws_client *ws, const ws_config *cfg)
     if (cfg) ws->cfg = *cfg;
     mw_buf_init(&ws->pending);
     mw_buf_init(&ws->msg);
+    mw_buf_init(&ws->ztx);
     ws->rnd_pos = sizeof ws->rnd;   /* pool empty */
     ws->state = WS_STATE_HANDSHAKE;
     return 0;
@@ -59,6 +65,7 @@ void ws_client_free(ws_client *ws)
 {
     mw_buf_free(&ws->pending);
     mw_buf_free(&ws->msg);
+    ws_pmd_release(ws);
     free(ws->protocols);
     ws_client_init(ws, NULL);
 }
@@ -71,6 +78,36 @@ size_t ws_client_buffered(const ws_client *ws) { return ws->msg.len; }
 size_t ws_client_queued(const ws_client *ws) { return ws->pending.len; }
 
 size_t ws_client_want(const ws_client *ws) { return ws->want; }
+
+/* ---- permessage-deflate state ----------------------------------------------- */
+
+const ws_deflate_params *ws_client_deflate(const ws_client *ws)
+{
+    return ws->pmd.agreed ? &ws->pmd : NULL;
+}
+
+int ws_client_extensions(const ws_client *ws, char *out, size_t cap)
+{
+    return ws_ext_format(&ws->pmd, out, cap);
+}
+
+const ws_zcount *ws_client_zcount(const ws_client *ws) { return &ws->zc; }
+
+void ws_pmd_release(ws_client *ws)
+{
+    ws_deflater_release(&ws->tx);
+    ws_inflater_release(&ws->rx);
+    mw_buf_free(&ws->ztx);
+}
+
+size_t ws_client_trim(ws_client *ws)
+{
+    /* Sends are whole messages, so the compressor is always between two. */
+    if (ws->tx.no_takeover) ws_deflater_release(&ws->tx);
+    if (ws->rx.no_takeover && !(ws->msg_op && ws->msg_z)) ws_inflater_release(&ws->rx);
+    mw_buf_free(&ws->ztx);
+    return ws->zc.bytes;
+}
 
 /* ---- randomness --------------------------------------------------------- */
 

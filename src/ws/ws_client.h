@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include "../buf.h"
 #include "ws_frame.h"
+#include "ws_ext.h"
+#include "ws_deflate.h"
 
 /* ---- errors: negative, grouped by class -------------------------------- */
 enum {
@@ -22,6 +24,9 @@ enum {
     WS_E_HS_ACCEPT = -105,      /* Sec-WebSocket-Accept missing or wrong */
     WS_E_HS_EXTENSION = -106,   /* an extension the client did not offer */
     WS_E_HS_PROTOCOL = -107,    /* a subprotocol the client did not offer */
+    WS_E_HS_EXT_SYNTAX = -108,  /* Sec-WebSocket-Extensions is not an extension list */
+    WS_E_HS_EXT_PARAM = -109,   /* a permessage-deflate parameter refused (the message names it) */
+    WS_E_HS_EXT_DUPLICATE = -110, /* permessage-deflate answered more than once */
 
     /* protocol failures (-200..-299): the peer broke RFC 6455 */
     WS_E_RSV = -200,            /* 1002: RSV bits without an extension */
@@ -37,6 +42,11 @@ enum {
     WS_E_CLOSE_CODE = -210,     /* 1002: close frame with an invalid code */
     WS_E_CLOSE_LEN = -211,      /* 1002: close frame with a 1-byte payload */
     WS_E_CLOSE_UTF8 = -212,     /* 1007: close reason not UTF-8 */
+    /* 1007: a compressed message is not a valid DEFLATE stream. 1007, not
+     * 1002: the frames were well formed, the data they carry is not what
+     * the message type (permessage-deflate) says, as with bad UTF-8
+     * (RFC 6455 7.4.1); RFC 7692 names no code. Node's ws does the same. */
+    WS_E_INFLATE = -213,
 
     /* usage errors (-300..-399): the caller asked for something invalid;
      * the connection is unaffected */
@@ -48,6 +58,7 @@ enum {
     WS_E_BAD_OPCODE = -305,     /* opcode not TEXT/BINARY/PING/PONG */
     WS_E_BAD_CODE = -306,       /* close code not sendable */
     WS_E_BAD_REASON = -307,     /* close reason over 123 bytes or not UTF-8 */
+    WS_E_BAD_OPTION = -308,     /* cfg.deflate out of range (ws_client_start) */
 };
 
 static inline int ws_err_is_handshake(int e) { return e <= -100 && e > -200; }
@@ -108,6 +119,12 @@ typedef struct ws_config {
     int (*random)(void *ud, void *out, size_t n);
     void *random_ud;
     ws_events ev;
+    /* permessage-deflate (RFC 7692); enabled = 0: not offered, and any
+     * extension in the answer fails the handshake (WS_E_HS_EXTENSION).
+     * When agreed, max_message applies to the inflated size; compressed
+     * frames are always consumed and inflated as they come, never
+     * deferred (defer_max is for uncompressed ones). */
+    ws_deflate_opts deflate;
 } ws_config;
 
 /* ---- the opening request ------------------------------------------------ */
@@ -157,6 +174,13 @@ typedef struct ws_client {
     size_t rnd_pos;
     unsigned char rnd[64];     /* random bytes pooled for mask keys */
     char errmsg[256];
+    /* permessage-deflate */
+    ws_deflate_params pmd;     /* what was agreed (pmd.agreed) */
+    ws_deflater tx;            /* our messages, when pmd.client_max_window_bits > 8 */
+    ws_inflater rx;            /* the server's */
+    ws_zcount zc;              /* zlib memory of both */
+    int msg_z;                 /* the message being received is compressed */
+    mw_buf ztx;                /* a compressed message before it is framed */
 } ws_client;
 
 /* Set up a client in HANDSHAKE state (nothing sent yet); cfg is copied.
@@ -174,8 +198,10 @@ void ws_client_free(ws_client *ws);
  * header values and the origin are never quoted, they may hold secrets). */
 int ws_request_check(const ws_request *req, char *msg, size_t cap);
 
-/* Append the opening handshake request to out. Every field is validated
- * first (ws_request_check); on error nothing is written. Returns 0,
+/* Append the opening handshake request to out (with the
+ * permessage-deflate offer when cfg.deflate.enabled). Every field is
+ * validated first (ws_request_check); on error nothing is written. Returns 0,
+ * WS_E_BAD_OPTION (cfg.deflate out of range, ws_client_fail_message says which),
  * WS_E_HEADER (CR/LF/NUL in a name or value, a name that is not a token, a
  * reserved name, an empty host, a path not starting with '/'), WS_E_STATE
  * (already started), WS_E_RANDOM or WS_E_NOMEM. */
@@ -194,7 +220,10 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out);
 
 /* Append one masked frame (fresh mask key) to out; before the handshake
  * completes the frame is queued inside the client and goes out right after
- * the 101. Returns 0, WS_E_BAD_OPCODE, WS_E_SEND_UTF8 (text not UTF-8),
+ * the 101. When permessage-deflate was agreed, a TEXT/BINARY message of at
+ * least cfg.deflate.threshold bytes is compressed (RSV1 set); never a
+ * control frame, nor what is queued before the 101 (nothing is agreed yet),
+ * nor anything when the agreed client window is 8 (see ws_ext.h). Returns 0, WS_E_BAD_OPCODE, WS_E_SEND_UTF8 (text not UTF-8),
  * WS_E_SEND_CONTROL (ping/pong over 125 bytes), WS_E_CLOSED (a close frame
  * was sent, or the connection failed), WS_E_STATE (not started),
  * WS_E_RANDOM or WS_E_NOMEM; on error nothing is written. */
@@ -240,4 +269,22 @@ size_t ws_client_queued(const ws_client *ws);
 
 /* Bytes of a partly received message held in the reassembly buffer. */
 size_t ws_client_buffered(const ws_client *ws);
+
+/* What permessage-deflate agreed, or NULL when it was not (or not yet). */
+const ws_deflate_params *ws_client_deflate(const ws_client *ws);
+
+/* The agreed extensions as a Sec-WebSocket-Extensions value with every
+ * parameter spelled out (ws_ext_format) into out[0..cap). Returns its
+ * length, 0 when none was agreed, or WS_EXT_SPACE (160 bytes always fit). */
+int ws_client_extensions(const ws_client *ws, char *out, size_t cap);
+
+/* zlib's allocations for this client (both directions). */
+const ws_zcount *ws_client_zcount(const ws_client *ws);
+
+/* Give back what an idle client need not hold: the compression state of a
+ * direction without context takeover that is between messages (it is
+ * allocated again by the next compressed message), and the scratch buffer
+ * of compressed output. The caller (the I/O layer, which knows time) calls
+ * it when the connection has been quiet. Returns zlib's bytes still held. */
+size_t ws_client_trim(ws_client *ws);
 #endif

@@ -14,6 +14,13 @@
  * Returns 0, or -1 when the source failed. */
 int ws_random(ws_client *ws, void *out, size_t n);
 
+/* ws_client.c: free both directions' zlib state and the compression
+ * scratch buffer (the agreement stays). */
+void ws_pmd_release(ws_client *ws);
+
+/* ws_put_frame: OR into opcode to set RSV1 (a compressed message). */
+#define WS_PUT_RSV1 0x100
+
 /* ws_send.c: one masked frame (fresh mask key) of payload a[0..an) followed
  * by b[0..bn) onto out. Returns 0, WS_E_RANDOM or WS_E_NOMEM; on error
  * nothing is written. */

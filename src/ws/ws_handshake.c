@@ -142,6 +142,11 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
     /* Validate everything before writing anything. */
     int e = ws_request_check(req, ws->errmsg, sizeof ws->errmsg);
     if (e) return e;
+    char offer[160] = "";
+    if (ws->cfg.deflate.enabled) {
+        if (ws_ext_check(&ws->cfg.deflate, ws->errmsg, sizeof ws->errmsg)) return WS_E_BAD_OPTION;
+        if (ws_ext_offer(&ws->cfg.deflate, offer, sizeof offer) < 0) return WS_E_BAD_OPTION;
+    }
 
     unsigned char key[16];
     char key64[32], cat[64];
@@ -189,6 +194,11 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out)
     if (req->protocols) {
         r |= adds(out, "Sec-WebSocket-Protocol: ");
         r |= add(out, req->protocols, req->protocols_len);
+        r |= adds(out, "\r\n");
+    }
+    if (offer[0]) {
+        r |= adds(out, "Sec-WebSocket-Extensions: ");
+        r |= adds(out, offer);
         r |= adds(out, "\r\n");
     }
     if (req->user_agent && !user_has(req, "User-Agent")) {
@@ -276,6 +286,30 @@ static long refused(ws_client *ws, const char *data, size_t len, const ws_http_r
                    clip(st->status_line_len), st->status_line, extra);
 }
 
+/* The answer's Sec-WebSocket-Extensions was refused (WS_EXT_*, msg: why). */
+static long ext_failed(ws_client *ws, int e, const char *msg)
+{
+    int err = e == WS_EXT_UNKNOWN ? WS_E_HS_EXTENSION
+            : e == WS_EXT_SYNTAX ? WS_E_HS_EXT_SYNTAX
+            : e == WS_EXT_DUPLICATE ? WS_E_HS_EXT_DUPLICATE : WS_E_HS_EXT_PARAM;
+    return ws_fail(ws, NULL, err, 0, "handshake failed: %s", msg);
+}
+
+/* Both directions' streams from what was agreed; nothing is allocated
+ * until a compressed message needs it. */
+static void pmd_setup(ws_client *ws)
+{
+    const ws_deflate_opts *o = &ws->cfg.deflate;
+    int level = o->level > 0 ? o->level : WS_DEFLATE_LEVEL_DEFAULT;
+    int mem = o->mem_level ? o->mem_level : WS_DEFLATE_MEM_DEFAULT;
+    /* An agreed window of 8 is never compressed with (ws_ext.h); the
+     * deflater is set up with 9 only so that its fields stay valid. */
+    int cw = ws->pmd.client_max_window_bits < 9 ? 9 : ws->pmd.client_max_window_bits;
+    ws_deflater_setup(&ws->tx, cw, level, mem, ws->pmd.client_no_context_takeover, &ws->zc);
+    ws_inflater_setup(&ws->rx, ws->pmd.server_max_window_bits, ws->pmd.server_no_context_takeover,
+                      &ws->zc);
+}
+
 long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *out, int *cb)
 {
     ws_http_response r;
@@ -321,6 +355,8 @@ long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *
     int upgrade = 0, connection = 0, accept = 0;
     const char *sp = NULL;
     size_t sp_len = 0;
+    ws_ext_answer ext;
+    ws_ext_answer_init(&ext, &ws->cfg.deflate);
     for (size_t i = 0; i < r.num_headers; i++) {
         const ws_http_header *h = &hv[i];
         if (ws_http_ieq(h->name, h->name_len, "Upgrade")) {
@@ -337,9 +373,13 @@ long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *
                                "handshake failed: invalid Sec-WebSocket-Accept");
             accept = 1;
         } else if (ws_http_ieq(h->name, h->name_len, "Sec-WebSocket-Extensions")) {
-            return ws_fail(ws, NULL, WS_E_HS_EXTENSION, 0,
-                           "handshake failed: server chose extension \"%.*s\" that was not offered",
-                           clip(h->value_len), h->value);
+            if (!ws->cfg.deflate.enabled)
+                return ws_fail(ws, NULL, WS_E_HS_EXTENSION, 0,
+                               "handshake failed: server chose extension \"%.*s\" that was not offered",
+                               clip(h->value_len), h->value);
+            char m[256];
+            int e = ws_ext_answer_field(&ext, h->value, h->value_len, m, sizeof m);
+            if (e) return ext_failed(ws, e, m);
         } else if (ws_http_ieq(h->name, h->name_len, "Sec-WebSocket-Protocol")) {
             if (sp || !offered(ws, h->value, h->value_len))
                 return ws_fail(ws, NULL, WS_E_HS_PROTOCOL, 0,
@@ -356,6 +396,10 @@ long ws_handshake_response(ws_client *ws, const char *data, size_t len, mw_buf *
                        "handshake failed: Connection header lacks \"upgrade\"");
     if (!accept)
         return ws_fail(ws, NULL, WS_E_HS_ACCEPT, 0, "handshake failed: missing Sec-WebSocket-Accept");
+    char m[256];
+    int e = ws_ext_answer_finish(&ext, &ws->pmd, m, sizeof m);
+    if (e) return ext_failed(ws, e, m);
+    if (ws->pmd.agreed) pmd_setup(ws);
 
     ws->state = WS_STATE_OPEN;
     if (ws_flush_pending(ws, out) != 0)

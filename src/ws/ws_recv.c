@@ -15,9 +15,17 @@ static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
  * in progress. Returns 0 or a failure (already reported). */
 static int check_header(ws_client *ws, const ws_frame_hdr *h, mw_buf *out)
 {
-    if (h->rsv)
-        return ws_fail(ws, out, WS_E_RSV, 1002,
-                       "protocol error: reserved bits set without extension");
+    if (h->rsv) {
+        /* permessage-deflate owns RSV1 on the first frame of a data message
+         * (RFC 7692 6); nothing owns RSV2 or RSV3. */
+        if (!ws->pmd.agreed || (h->rsv & 3))
+            return ws_fail(ws, out, WS_E_RSV, 1002,
+                           "protocol error: reserved bits set without extension");
+        if (h->opcode & 8)
+            return ws_fail(ws, out, WS_E_RSV, 1002, "protocol error: RSV1 set on a control frame");
+        if (h->opcode == WS_OP_CONT)
+            return ws_fail(ws, out, WS_E_RSV, 1002, "protocol error: RSV1 set on a continuation frame");
+    }
     if ((h->opcode >= 3 && h->opcode <= 7) || h->opcode >= 11)
         return ws_fail(ws, out, WS_E_OPCODE, 1002, "protocol error: reserved opcode %d",
                        (int)h->opcode);
@@ -39,6 +47,9 @@ static int check_header(ws_client *ws, const ws_frame_hdr *h, mw_buf *out)
     if (h->opcode != WS_OP_CONT && ws->msg_op)
         return ws_fail(ws, out, WS_E_FRAGMENT, 1002,
                        "protocol error: new data frame inside a fragmented message");
+    /* A compressed message is judged on what it inflates to, as it inflates
+     * (its compressed bytes are never held, so they are not limited). */
+    if (h->opcode == WS_OP_CONT ? ws->msg_z : (h->rsv & 4) != 0) return 0;
     uint64_t so_far = h->opcode == WS_OP_CONT ? ws->msg_len : 0;
     uint64_t max = ws->cfg.max_message;
     if (max && (h->len > max || so_far > max - h->len))
@@ -89,10 +100,70 @@ static inline int frame_text(ws_client *ws, mw_buf *out, const char *p, size_t n
     return 0;
 }
 
+/* ---- compressed messages -------------------------------------------------- */
+
+typedef struct zcheck {
+    ws_client *ws;
+    size_t bad_at;      /* 1-based offset of the first bad byte, 0 if none */
+} zcheck;
+
+/* Inflated text is judged piece by piece as it comes out of zlib, so a
+ * bad byte stops the inflating there. */
+static int zcheck_text(void *ud, const char *p, size_t n)
+{
+    zcheck *c = ud;
+    ws_client *ws = c->ws;
+    size_t ok = ws_utf8_feed(&ws->msg_utf8, p, n);
+    if (ws->msg_utf8 != WS_UTF8_REJECT) return 0;
+    c->bad_at = ws->msg.len - n + ok + 1;
+    return 1;
+}
+
+/* Inflate p[0..n) of the compressed message being received into ws->msg;
+ * last: it ends with them (then the text must not stop inside a code point).
+ * Returns 0 or the failure (reported). */
+static int zfeed(ws_client *ws, mw_buf *out, const char *p, size_t n, int last)
+{
+    zcheck c = { ws, 0 };
+    int text = ws->msg_op == WS_OP_TEXT;
+    int e = ws_inflater_feed(&ws->rx, p, n, last, ws->cfg.max_message, &ws->msg,
+                             text ? zcheck_text : NULL, &c);
+    switch (e) {
+    case WS_Z_OK:
+        break;
+    case WS_Z_STOPPED:
+        return bad_text(ws, out, c.bad_at);
+    case WS_Z_LIMIT:
+        return ws_fail(ws, out, WS_E_TOO_BIG, 1009, "message exceeds maxPackageSize (%llu bytes) when inflated",
+                       ull(ws->cfg.max_message));
+    case WS_Z_CORRUPT:
+        return ws_fail(ws, out, WS_E_INFLATE, 1007, "invalid compressed data in a message: %s", ws->rx.why);
+    default:
+        return ws_fail(ws, out, WS_E_NOMEM, 1011, "out of memory inflating a message");
+    }
+    if (last && text && ws->msg_utf8 != WS_UTF8_ACCEPT) return bad_text(ws, out, 0);
+    return 0;
+}
+
 static int deliver(ws_client *ws, int op, const char *p, size_t n)
 {
     if (!ws->cfg.ev.on_message) return 0;
     return ws->cfg.ev.on_message(ws->cfg.ev.ud, op == WS_OP_TEXT, p, n);
+}
+
+/* The message assembled (or inflated) in ws->msg is complete: deliver it
+ * and make ready for the next. Returns the callback's flags. */
+static int message_end(ws_client *ws)
+{
+    int op = ws->msg_op;
+    ws->msg_op = 0;
+    ws->msg_len = 0;
+    ws->msg_z = 0;
+    /* An empty message may never have allocated: no NULL + 0. */
+    int rc = deliver(ws, op, ws->msg.data ? mw_buf_head(&ws->msg) : "", ws->msg.len);
+    mw_buf_clear(&ws->msg);
+    mw_buf_shrink(&ws->msg, WS_MSG_KEEP);
+    return rc;
 }
 
 /* A complete control frame in ws->ctl. Returns callback flags (>= 0) or a
@@ -138,6 +209,7 @@ static int control(ws_client *ws, mw_buf *out)
         }
         ws->state = WS_STATE_CLOSED;
         mw_buf_free(&ws->msg);
+        ws_pmd_release(ws);
         if (ws->cfg.ev.on_close)
             ws->cfg.ev.on_close(ud, code, n > 2 ? p + 2 : "", n > 2 ? n - 2 : 0);
         return 0;
@@ -177,6 +249,19 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             ws->remaining = h.len;
             if (h.opcode & 8) {
                 ws->ctl_len = 0;
+            } else if ((h.rsv & 4) && h.fin && len - pos >= h.len) {
+                /* A whole compressed message: inflated in one go. */
+                ws->msg_op = h.opcode;
+                ws->msg_z = 1;
+                ws->msg_utf8 = WS_UTF8_ACCEPT;
+                size_t n = (size_t)h.len;
+                /* An empty payload: an empty message (RFC 7692 writes it
+                 * as 00); the stream is not touched. */
+                int e = n ? zfeed(ws, out, data + pos, n, 1) : 0;
+                if (e) return e;
+                pos += n;
+                rc = message_end(ws);
+                goto after_callback;
             } else if (h.opcode != WS_OP_CONT && h.fin && len - pos >= h.len) {
                 /* Whole unfragmented message in the caller's bytes: no copy.
                  * A frame deferred earlier is checked on from where it was. */
@@ -190,7 +275,7 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                 pos += n;
                 rc = deliver(ws, h.opcode, p, n);
                 goto after_callback;
-            } else if (h.opcode != WS_OP_CONT && h.fin && h.len <= ws->cfg.defer_max) {
+            } else if (h.opcode != WS_OP_CONT && h.fin && h.len <= ws->cfg.defer_max && !(h.rsv & 4)) {
                 /* Not all here yet: leave the frame to the caller, who makes
                  * room for it, and judge the text that has come so far. */
                 const char *p = data + pos;
@@ -206,13 +291,16 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
                     ws->msg_op = h.opcode;
                     ws->msg_len = 0;
                     ws->msg_utf8 = WS_UTF8_ACCEPT;
+                    ws->msg_z = (h.rsv & 4) != 0;
                 }
-                ws->msg_len += h.len;
-                /* Room for the announced frame in one step, bounded so a
-                 * header alone cannot make us reserve much. */
-                uint64_t want = ws->msg.len + h.len;
-                if (h.len > ws->msg.cap - ws->msg.off - ws->msg.len && want <= WS_PREALLOC_MAX)
-                    mw_buf_reserve(&ws->msg, (size_t)h.len);
+                ws->msg_len += h.len;   /* compressed: counted, not limited */
+                if (!ws->msg_z) {
+                    /* Room for the announced frame in one step, bounded so a
+                     * header alone cannot make us reserve much. */
+                    uint64_t want = ws->msg.len + h.len;
+                    if (h.len > ws->msg.cap - ws->msg.off - ws->msg.len && want <= WS_PREALLOC_MAX)
+                        mw_buf_reserve(&ws->msg, (size_t)h.len);
+                }
             }
             ws->in_payload = 1;
         }
@@ -224,6 +312,9 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             if (ws->hdr.opcode & 8) {
                 memcpy(ws->ctl + ws->ctl_len, p, take);
                 ws->ctl_len += take;
+            } else if (ws->msg_z) {
+                int e = zfeed(ws, out, p, take, 0);
+                if (e) return e;
             } else {
                 if (ws->msg_op == WS_OP_TEXT) {
                     /* Judge each byte as it arrives, not at the end. */
@@ -243,17 +334,14 @@ long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
             if (rc < 0) return rc;
             if (ws->close_rcvd) return (long)len;  /* nothing after a close is read */
         } else if (ws->hdr.fin) {
-            if (ws->msg_op == WS_OP_TEXT) {
+            if (ws->msg_z) {
+                int e = ws->msg_len ? zfeed(ws, out, NULL, 0, 1) : 0;
+                if (e) return e;
+            } else if (ws->msg_op == WS_OP_TEXT) {
                 int e = text_check(ws, out, &ws->msg_utf8, ws->msg.len, "", 0, 1);
                 if (e) return e;
             }
-            int op = ws->msg_op;
-            ws->msg_op = 0;
-            ws->msg_len = 0;
-            /* An empty message may never have allocated: no NULL + 0. */
-            rc = deliver(ws, op, ws->msg.data ? mw_buf_head(&ws->msg) : "", ws->msg.len);
-            mw_buf_clear(&ws->msg);
-            mw_buf_shrink(&ws->msg, WS_MSG_KEEP);
+            rc = message_end(ws);
         }
     after_callback:
         if (ws->state == WS_STATE_FAILED) return ws->err;

@@ -26,7 +26,8 @@ int ws_put_frame(ws_client *ws, mw_buf *out, int opcode,
     unsigned char hdr[WS_FRAME_MAX_HEADER];
     if (mask_key(ws, key) != 0) return WS_E_RANDOM;
     size_t n = an + bn;
-    size_t hn = ws_frame_encode(hdr, 1, opcode, n, key);
+    size_t hn = ws_frame_encode(hdr, 1, opcode & 0xf, n, key);
+    if (opcode & WS_PUT_RSV1) hdr[0] |= 0x40;
     if (n > (size_t)-1 - hn) return WS_E_NOMEM;
     char *dst = mw_buf_reserve(out, hn + n);
     if (!dst) return WS_E_NOMEM;
@@ -61,6 +62,7 @@ int ws_fail(ws_client *ws, mw_buf *out, int err, int code, const char *fmt, ...)
     ws->err = err;
     mw_buf_free(&ws->msg);
     mw_buf_free(&ws->pending);
+    ws_pmd_release(ws);
     if (ws->cfg.ev.on_fail) ws->cfg.ev.on_fail(ws->cfg.ev.ud, err, ws->errmsg);
     return err;
 }
@@ -78,6 +80,29 @@ int ws_flush_pending(ws_client *ws, mw_buf *out)
 
 /* ---- the public send calls ----------------------------------------------- */
 
+/* After a compressed message, a scratch buffer larger than this is given back. */
+#define WS_ZTX_KEEP (1u << 20)
+
+/* A data message compressed into one RSV1 frame. Returns 0, 1 when it is
+ * better sent as it is, or an error (nothing written). */
+static int send_compressed(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out)
+{
+    mw_buf_clear(&ws->ztx);
+    int e = ws_deflater_message(&ws->tx, data, len, &ws->ztx) ? WS_E_NOMEM : 0;
+    /* Without context takeover each message is its own stream: one that
+     * grew can go out uncompressed instead. */
+    if (!e && ws->tx.no_takeover && ws->ztx.len >= len) e = 1;
+    if (!e) e = ws_put_frame(ws, out, opcode | WS_PUT_RSV1, mw_buf_head(&ws->ztx), ws->ztx.len, NULL, 0);
+    if (e < 0) {
+        /* The compressor took a message the server will not see: a fresh
+         * stream never refers back to it, so the server's context stays right. */
+        ws_deflater_release(&ws->tx);
+    }
+    mw_buf_clear(&ws->ztx);
+    mw_buf_shrink(&ws->ztx, WS_ZTX_KEEP);
+    return e;
+}
+
 int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out)
 {
     if (!ws->started) return WS_E_STATE;
@@ -88,6 +113,11 @@ int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_b
     if ((opcode & 8) && len > WS_CONTROL_MAX) return WS_E_SEND_CONTROL;
     if (opcode == WS_OP_TEXT && !ws_utf8_valid(data, len)) return WS_E_SEND_UTF8;
     mw_buf *dst = ws->state == WS_STATE_HANDSHAKE ? &ws->pending : out;
+    if (ws->pmd.agreed && dst == out && !(opcode & 8) && ws->pmd.client_max_window_bits > 8 &&
+        len && len >= (ws->cfg.deflate.threshold ? ws->cfg.deflate.threshold : WS_DEFLATE_THRESHOLD_DEFAULT)) {
+        int e = send_compressed(ws, opcode, data, len, out);
+        if (e <= 0) return e;
+    }
     return ws_put_frame(ws, dst, opcode, data, len, NULL, 0);
 }
 
