@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             k = k * 7 % 251 + 1;
             if (last) break;
         }
-        if (limit && got.len > limit + 1) abort();
+        if (limit && got.len > limit) abort();
         if (zc.peak > ((size_t)1 << 15) + 16 * 1024) abort();
         int ended = 0;
         int r = ref_message(&z, in, n, limit, &want, &ended);
