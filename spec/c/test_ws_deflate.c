@@ -201,6 +201,33 @@ static void test_handshake(void)
     MW_CHECK(strcmp(t.fail_msg, "handshake failed: permessage-deflate: server_no_context_takeover was offered, "
                                 "the answer lacks it") == 0);
     tc_free(&t);
+    /* what is sent before the 101 goes out as it is: nothing was agreed yet */
+    memset(&t, 0, sizeof t);
+    ws_config c2 = { .random = t_random, .random_ud = &t.rcalls, .deflate = { .enabled = 1 } };
+    ws_client_init(&t.ws, &c2);
+    MW_CHECK_EQ_INT(ws_client_start(&t.ws, &req, &t.out), 0);
+    mw_buf_clear(&t.out);
+    unsigned char *p = make_payload(1000, 1);
+    MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_TEXT, (const char *)p, 1000, &t.out), 0);
+    static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: " ACCEPT "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    MW_CHECK_EQ_INT(ws_client_feed(&t.ws, head, sizeof head - 1, &t.out), (long)(sizeof head - 1));
+    MW_CHECK(ws_client_deflate(&t.ws) != NULL);
+    ws_frame_hdr fh;
+    MW_CHECK(ws_frame_parse(mw_buf_head(&t.out), t.out.len, &fh) > 0);
+    MW_CHECK(fh.rsv == 0 && fh.len == 1000);
+    /* and after it, compressed */
+    mw_buf_clear(&t.out);
+    MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_TEXT, (const char *)p, 1000, &t.out), 0);
+    MW_CHECK(ws_frame_parse(mw_buf_head(&t.out), t.out.len, &fh) > 0);
+    MW_CHECK(fh.rsv == 4 && fh.len < 1000);
+    /* control frames never */
+    mw_buf_clear(&t.out);
+    MW_CHECK_EQ_INT(ws_client_send(&t.ws, WS_OP_PING, (const char *)p, 100, &t.out), 0);
+    MW_CHECK(ws_frame_parse(mw_buf_head(&t.out), t.out.len, &fh) > 0);
+    MW_CHECK(fh.rsv == 0 && fh.len == 100);
+    free(p);
+    tc_free(&t);
     /* not enabled: any extension answer is WS_E_HS_EXTENSION, as before */
     MW_CHECK_EQ_INT(tc_open(&t, NULL, 0, 0, "permessage-deflate"), WS_E_HS_EXTENSION);
     tc_free(&t);
