@@ -209,10 +209,14 @@ static int inflate_some(ws_inflater *f, const unsigned char *in, size_t n, uint6
             z->avail_out = (uInt)room;
             int r = inflate(z, Z_SYNC_FLUSH);
             size_t got = room - z->avail_out;
+            int over = limit && f->total + got > limit;
+            if (over) got = (size_t)(limit - f->total);   /* the byte past it is dropped */
             mw_buf_commit(out, got);
             f->total += got;
-            if (limit && f->total > limit) return WS_Z_LIMIT;
+            /* The bytes up to the limit are judged first, so which failure
+             * comes first depends on the output alone, never on the splits. */
             if (got && check && check(ud, dst, got)) return WS_Z_STOPPED;
+            if (over) return WS_Z_LIMIT;
             if (r == Z_STREAM_END) {
                 /* A final block (RFC 7692 7.2.3.4 allows it): what follows in
                  * this message is the remains of the flush; it is dropped. */

@@ -94,8 +94,10 @@ void ws_inflater_setup(ws_inflater *f, int wbits, int no_takeover, ws_zcount *co
  * split), appending the output to out WS_Z_CHUNK bytes at most at a time.
  * last: the message ends with them (the 00 00 ff ff tail is then added and
  * the stream must end on a block boundary). limit: most bytes the message
- * may inflate to (0: no limit), enforced while inflating: at most one byte
- * past it is ever produced. check, if not NULL, sees every piece appended.
+ * may inflate to (0: no limit), enforced while inflating: zlib is never
+ * asked for more than one byte past it, and that byte is not appended.
+ * check, if not NULL, sees every piece appended (before the limit is
+ * reported, so the first failure is the same however the input is split).
  * Returns 0, WS_Z_LIMIT, WS_Z_CORRUPT (why says what), WS_Z_STOPPED or
  * WS_Z_NOMEM; after an error the stream is unusable (release it). */
 int ws_inflater_feed(ws_inflater *f, const void *in, size_t n, int last, uint64_t limit,
