@@ -142,8 +142,10 @@ local HANDSHAKE = {
   { "a missing Sec-WebSocket-Accept", { "--accept", "missing" }, "missing Sec-WebSocket-Accept" },
   { "a wrong Sec-WebSocket-Accept", { "--accept", "wrong" }, "invalid Sec-WebSocket-Accept" },
   { "a missing Upgrade", { "--omit", "Upgrade" }, "missing Upgrade: websocket" },
+  -- websocketCompression = false: an answer to an offer that was not made
   { "an unoffered extension", { "--header", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits" },
-    'server chose extension "permessage-deflate; client_max_window_bits" that was not offered' },
+    'server chose extension "permessage-deflate; client_max_window_bits" that was not offered',
+    "h.websocketCompression = false" },
   { "an unoffered subprotocol", { "--protocol", "mqtt" },
     'server chose subprotocol "mqtt" that was not offered' },
 }
@@ -153,7 +155,7 @@ describe("hostile servers: the opening handshake (issue 6)", function()
 
   for _, case in ipairs(HANDSHAKE) do
     it("fails on " .. case[1] .. " with HANDSHAKE_FAIL naming it; onClose once; the other connection unaffected", function()
-      local res, srv = run_case(case[2], "")
+      local res, srv = run_case(case[2], case[4] or "")
       assert_case(res, { "CONNECT", "ERROR 5 websocket handshake with " .. srv.url .. " failed: " .. case[3],
         "CLOSE" })
     end)

@@ -48,8 +48,9 @@ describe("ws opening handshake: the request (issue 3)", function()
       first.onClose = function()
         print("A CLOSE")
         -- the second connection, made after the first is gone: no origin, no
-        -- subprotocols, no headers, no path
+        -- subprotocols, no headers, no path, and websocketCompression = false: no offer
         local second = open(arg[1], "B")
+        second.websocketCompression = false
         second.onWebSocketConnect = function(conn) conn:close() end
         second:connect()
       end
@@ -70,6 +71,8 @@ describe("ws opening handshake: the request (issue 3)", function()
       "HEADER 1 Sec-WebSocket-Version: 13",
       "HEADER 1 Origin: http://example.com",
       "HEADER 1 Sec-WebSocket-Protocol: chat, superchat",
+      -- permessage-deflate is offered by default (issue 13)
+      "HEADER 1 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
       "HEADER 1 User-Agent: moonwire/" .. VERSION,
       "HEADER 1 Cookie: PHPSID=82u98; token=2hf9",
       "HEADER 1 X-Test: value with spaces",
@@ -216,7 +219,7 @@ local REFUSED = {
   { "a wrong Sec-WebSocket-Accept", { "--accept", "wrong" }, "invalid Sec-WebSocket-Accept" },
   { "a missing Sec-WebSocket-Accept", { "--accept", "missing" }, "missing Sec-WebSocket-Accept" },
   { "an extension that was not offered", { "--header", "Sec-WebSocket-Extensions: permessage-deflate" },
-    'server chose extension "permessage-deflate" that was not offered' },
+    'server chose extension "permessage-deflate" that was not offered', "c.websocketCompression = false" },
   { "a subprotocol when none was offered", { "--protocol", "chat" },
     'server chose subprotocol "chat" that was not offered' },
   { "a subprotocol that was not offered", { "--protocol", "superchat" },

@@ -14,6 +14,7 @@ typedef struct ws_conf {
     mw_ws_opts o;
     const mw_ws_events *ev;   /* NULL: none */
     char *chosen;             /* the last handshake's subprotocol, NULL until one completes */
+    char *agreed;             /* and its extensions ("" none) */
 } ws_conf;
 
 static const mw_ws_opts no_opts;
@@ -25,6 +26,7 @@ static void conf_free(void *p)
     free(f->o.origin);
     free(f->o.protocols);
     free(f->chosen);
+    free(f->agreed);
     free(f);
 }
 
@@ -92,6 +94,33 @@ const char *mw_ws_client_protocol(const mw_conn *c)
     return f->chosen ? f->chosen : f->o.protocols;
 }
 
+const char *mw_ws_extensions(const mw_conn *c)
+{
+    const ws_conf *f = conf_get(c);
+    return f ? f->agreed : NULL;
+}
+
+/* The engine's offer for d. */
+static ws_deflate_opts deflate_opts(const mw_ws_deflate *d)
+{
+    return (ws_deflate_opts){
+        .enabled = !d->off,
+        .client_max_window_bits = d->client_max_window_bits,
+        .server_max_window_bits = d->server_max_window_bits,
+        .client_no_context_takeover = d->client_no_context_takeover,
+        .server_no_context_takeover = d->server_no_context_takeover,
+        .level = d->level, .mem_level = d->mem_level, .threshold = d->threshold,
+    };
+}
+
+extern const mw_proto_vt mw_proto_ws;
+
+int mw_ws_deflate_check(const mw_ws_deflate *d, char *msg, size_t cap)
+{
+    ws_deflate_opts o = deflate_opts(d);
+    return ws_ext_check(&o, msg, cap) == 0 ? 0 : -1;
+}
+
 /* The options only: dst keeps its events and what it negotiated. */
 static int conf_copy(mw_conn *dst, const mw_conn *src)
 {
@@ -101,6 +130,7 @@ static int conf_copy(mw_conn *dst, const mw_conn *src)
     f->o.ping_interval = so->ping_interval;
     f->o.ping_timeout = so->ping_timeout;
     f->o.binary = so->binary;
+    f->o.deflate = so->deflate;
     if (mw_str_set(&f->o.origin, so->origin) != 0) return -1;
     return mw_str_set(&f->o.protocols, so->protocols);
 }
@@ -116,6 +146,11 @@ typedef struct ws_state {
     mw_timer ping;     /* websocketPingInterval */
     mw_timer pong_wait;/* websocketPingTimeout */
     uint64_t read_at_ping, written_at_ping;
+    /* permessage-deflate without context takeover: once a second, when
+     * nothing moved since the last look, the idle direction's zlib state is
+     * given back (no cost per message) */
+    mw_timer trim;
+    uint64_t read_at_trim, written_at_trim;
     int ping_skipped;  /* the ping pong_wait waits after was not sent (queue full) */
     /* The latest ping whose pong was held back past maxSendBufferSize (RFC
      * 6455 5.5.3: only the most recent ping needs its pong): answered once
@@ -129,9 +164,18 @@ static void ws_state_free(ws_state *st)
 {
     mw_timer_stop(&st->ping);
     mw_timer_stop(&st->pong_wait);
+    mw_timer_stop(&st->trim);
     ws_client_free(&st->ws);
     mw_buf_free(&st->pre);
     free(st);
+}
+
+size_t mw_ws_zlib_bytes(const mw_conn *c, uint64_t *allocs)
+{
+    const ws_state *st = c->proto == &mw_proto_ws ? c->proto_state : NULL;
+    const ws_zcount *z = st ? ws_client_zcount(&st->ws) : NULL;
+    if (allocs) *allocs = z ? z->allocs : 0;
+    return z ? z->bytes : 0;
 }
 
 /* The one mapping of the engine's codes into err.h's convention. */
@@ -156,6 +200,20 @@ static int stop_flag(mw_conn *c, unsigned gen)
 static void ping_cb(mw_timer *t, void *ud);
 static void pong_wait_cb(mw_timer *t, void *ud);
 
+#define MW_WS_TRIM_AFTER 1.0  /* seconds of quiet before zlib state is given back */
+
+static void trim_cb(mw_timer *t, void *ud)
+{
+    (void)t;
+    mw_conn *c = ud;
+    ws_state *st = c->proto_state;
+    if (!st) return;
+    if (c->bytes_read == st->read_at_trim && c->bytes_written == st->written_at_trim)
+        ws_client_trim(&st->ws);
+    st->read_at_trim = c->bytes_read;
+    st->written_at_trim = c->bytes_written;
+}
+
 static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t spn)
 {
     mw_conn *c = ud;
@@ -166,8 +224,15 @@ static int on_open(void *ud, const char *head, size_t n, const char *sp, size_t 
      * no subprotocol, not as the list that was offered. */
     free(f->chosen);
     f->chosen = strndup(sp ? sp : "", sp ? spn : 0);
+    char ext[160];
+    int en = ws_client_extensions(&st->ws, ext, sizeof ext);
+    free(f->agreed);
+    f->agreed = strndup(ext, en > 0 ? (size_t)en : 0);
     mw_conn_deadline(c, 0);
     if (f->o.ping_interval > 0) mw_timer_start(&st->ping, f->o.ping_interval, f->o.ping_interval);
+    const ws_deflate_params *pmd = ws_client_deflate(&st->ws);
+    if (pmd && (pmd->server_no_context_takeover || pmd->client_no_context_takeover))
+        mw_timer_start(&st->trim, MW_WS_TRIM_AFTER, MW_WS_TRIM_AFTER);
     mw_conn_proto_ready(c);
     if (f->ev && f->ev->on_connect) f->ev->on_connect(c->ud, head, n);
     return stop_flag(c, gen);
@@ -276,6 +341,7 @@ static void engine_init(mw_conn *c, ws_state *st)
     cfg.ev.on_pong = on_pong;
     cfg.ev.on_close = on_close;
     cfg.ev.on_fail = on_fail;
+    cfg.deflate = deflate_opts(&mw_ws_options_get(c)->deflate);
     ws_client_free(&st->ws);
     ws_client_init(&st->ws, &cfg);
 }
@@ -290,6 +356,7 @@ static ws_state *state(mw_conn *c)
     mw_buf_init(&st->pre);
     mw_timer_init(&st->ping, c->loop, ping_cb, c, 0);
     mw_timer_init(&st->pong_wait, c->loop, pong_wait_cb, c, 0);
+    mw_timer_init(&st->trim, c->loop, trim_cb, c, 0);
     engine_init(c, st);
     c->proto_state = st;
     return st;
@@ -373,6 +440,8 @@ static int ws_start(mw_conn *c)
     /* until this handshake completes, websocketClientProtocol reads as the offer */
     free(f->chosen);
     f->chosen = NULL;
+    free(f->agreed);
+    f->agreed = NULL;
     /* Options set after an early send() (which made st) count: the engine has
      * not started, so nothing is lost by configuring it afresh. */
     engine_init(c, st);
@@ -537,6 +606,7 @@ static void ws_reset(mw_conn *c)
     c->proto_state = NULL;
     mw_timer_stop(&st->ping);
     mw_timer_stop(&st->pong_wait);
+    mw_timer_stop(&st->trim);
     if (st->feeding) st->dead = 1;
     else ws_state_free(st);
 }

@@ -4,6 +4,7 @@
 #ifndef MW_PROTO_WS_H
 #define MW_PROTO_WS_H
 #include "conn.h"
+#include <stdint.h>
 
 /* The WebSocket events, each given the owner's data (ud of mw_conn_new).
  * Each may run arbitrary user code, like mw_conn_events. */
@@ -15,6 +16,27 @@ typedef struct mw_ws_events {
     void (*on_pong)(void *ud, const char *p, size_t n);
 } mw_ws_events;
 
+/* websocketCompression: permessage-deflate (RFC 7692), offered unless off.
+ * 0 in a number means its default. */
+typedef struct mw_ws_deflate {
+    int off;                   /* 1: no offer (websocketCompression = false) */
+    int client_max_window_bits;/* 0: offered without a value (the server may pick); 8..15; -1: not offered */
+    int server_max_window_bits;/* 0: not asked (the server picks); 8..15 */
+    int client_no_context_takeover;
+    int server_no_context_takeover;
+    int level;                 /* zlib level 1..9; 0: 6 */
+    int mem_level;             /* zlib memLevel 1..9; 0: 8 */
+    size_t threshold;          /* smallest message compressed, bytes; 0: 32 */
+} mw_ws_deflate;
+
+/* The defaults each 0 of mw_ws_deflate stands for. */
+#define MW_WS_DEFLATE_LEVEL 6
+#define MW_WS_DEFLATE_MEM_LEVEL 8
+#define MW_WS_DEFLATE_THRESHOLD 32
+
+/* Whether d is usable; 0, or -1 with msg[0..cap) naming the field and why. */
+int mw_ws_deflate_check(const mw_ws_deflate *d, char *msg, size_t cap);
+
 /* The options, read when a handshake starts (ping ones when it completes,
  * binary at each send). Strings are owned: set them with the setters. */
 typedef struct mw_ws_opts {
@@ -23,6 +45,7 @@ typedef struct mw_ws_opts {
     int binary;                /* websocketType: 0 text frames, 1 binary */
     char *origin;              /* websocketOrigin, NULL: no Origin */
     char *protocols;           /* websocketClientProtocol as offered, NULL: none */
+    mw_ws_deflate deflate;     /* websocketCompression */
 } mw_ws_opts;
 
 /* Set the events of c; nothing on a connection that is not ws://. 0, or -1
@@ -40,5 +63,13 @@ int mw_ws_set_protocols(mw_conn *c, const char *s);
 /* The subprotocol the server chose in the last completed handshake ("" for
  * none); until one completes, the offer (NULL when none). */
 const char *mw_ws_client_protocol(const mw_conn *c);
+/* The extensions the server agreed to in the last completed handshake, as
+ * a Sec-WebSocket-Extensions value with every parameter spelled out
+ * ("permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"),
+ * "" for none; NULL until one completes. */
+const char *mw_ws_extensions(const mw_conn *c);
+/* Bytes zlib holds now for c's compression (both directions), and the
+ * number of its allocations so far; 0 for a connection without any. */
+size_t mw_ws_zlib_bytes(const mw_conn *c, uint64_t *allocs);
 
 #endif

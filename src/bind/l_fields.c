@@ -8,12 +8,14 @@
 #include "proto_ws.h"
 #include "tls.h"
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum prop {
     P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO, P_CLOSETO,
     P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
+    P_COMPRESSION, P_EXTENSIONS, P_ZLIB,
 };
 
 static const struct { const char *name; enum prop p; } props[] = {
@@ -23,8 +25,48 @@ static const struct { const char *name; enum prop p; } props[] = {
     {"websocketPingInterval", P_PINGINT}, {"websocketPingTimeout", P_PINGTO},
     {"websocketType", P_WSTYPE}, {"websocketOrigin", P_ORIGIN},
     {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
-    {"bytesWritten", P_BYTESWRITTEN},
+    {"bytesWritten", P_BYTESWRITTEN}, {"websocketCompression", P_COMPRESSION},
+    {"websocketExtensions", P_EXTENSIONS}, {"websocketCompressionMemory", P_ZLIB},
 };
+
+/* websocketCompression's table, and how each field reads and writes the
+ * C option (window bits: a number 8..15; client_max_window_bits also true,
+ * offered without a value, or false, not offered). */
+enum dkind { D_CLIENT_BITS, D_SERVER_BITS, D_BOOL, D_INT, D_SIZE };
+static const struct { const char *name; enum dkind k; size_t off; } dfields[] = {
+    {"client_max_window_bits", D_CLIENT_BITS, offsetof(mw_ws_deflate, client_max_window_bits)},
+    {"server_max_window_bits", D_SERVER_BITS, offsetof(mw_ws_deflate, server_max_window_bits)},
+    {"client_no_context_takeover", D_BOOL, offsetof(mw_ws_deflate, client_no_context_takeover)},
+    {"server_no_context_takeover", D_BOOL, offsetof(mw_ws_deflate, server_no_context_takeover)},
+    {"level", D_INT, offsetof(mw_ws_deflate, level)},
+    {"memLevel", D_INT, offsetof(mw_ws_deflate, mem_level)},
+    {"threshold", D_SIZE, offsetof(mw_ws_deflate, threshold)},
+};
+
+/* Push conn.websocketCompression: false when off, else a table of what is
+ * offered, defaults filled in. */
+static void push_deflate(lua_State *L, const mw_ws_deflate *d)
+{
+    if (d->off) { lua_pushboolean(L, 0); return; }
+    lua_createtable(L, 0, 7);
+    if (d->client_max_window_bits > 0) lua_pushinteger(L, d->client_max_window_bits);
+    else lua_pushboolean(L, d->client_max_window_bits == 0);
+    lua_setfield(L, -2, "client_max_window_bits");
+    if (d->server_max_window_bits > 0) {
+        lua_pushinteger(L, d->server_max_window_bits);
+        lua_setfield(L, -2, "server_max_window_bits");
+    }
+    lua_pushboolean(L, d->client_no_context_takeover);
+    lua_setfield(L, -2, "client_no_context_takeover");
+    lua_pushboolean(L, d->server_no_context_takeover);
+    lua_setfield(L, -2, "server_no_context_takeover");
+    lua_pushinteger(L, d->level ? d->level : MW_WS_DEFLATE_LEVEL);
+    lua_setfield(L, -2, "level");
+    lua_pushinteger(L, d->mem_level ? d->mem_level : MW_WS_DEFLATE_MEM_LEVEL);
+    lua_setfield(L, -2, "memLevel");
+    lua_pushinteger(L, (lua_Integer)(d->threshold ? d->threshold : MW_WS_DEFLATE_THRESHOLD));
+    lua_setfield(L, -2, "threshold");
+}
 
 static enum prop find_prop(const char *k)
 {
@@ -60,6 +102,9 @@ int l_conn_index(lua_State *L)
         case P_WSTYPE: lua_pushstring(L, mw_ws_options_get(c)->binary ? MW_WS_ARRAYBUFFER : MW_WS_BLOB); return 1;
         case P_ORIGIN: lua_pushstring(L, mw_ws_options_get(c)->origin); return 1;
         case P_CLIENTPROTO: lua_pushstring(L, mw_ws_client_protocol(c)); return 1;
+        case P_COMPRESSION: push_deflate(L, &mw_ws_options_get(c)->deflate); return 1;
+        case P_EXTENSIONS: lua_pushstring(L, mw_ws_extensions(c)); return 1;
+        case P_ZLIB: lua_pushinteger(L, (lua_Integer)mw_ws_zlib_bytes(c, NULL)); return 1;
         case P_BYTESREAD: case P_BYTESWRITTEN: {
             uint64_t r, w;
             mw_conn_bytes(c, &r, &w);
@@ -171,6 +216,52 @@ static mw_ws_opts *ws_opts(lua_State *L, mw_conn *c)
     return o;
 }
 
+/* conn.websocketCompression = true | false | {field = value, ...}: the
+ * whole setting at once (fields not named take their defaults). */
+static void set_deflate(lua_State *L, mw_conn *c)
+{
+    mw_ws_deflate d = {0};
+    if (lua_isboolean(L, 3)) d.off = !lua_toboolean(L, 3);
+    else if (!lua_istable(L, 3))
+        raise_at_script(L, "websocketCompression must be true, false or a table (got %s)", type_name(L, 3));
+    else {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            size_t i = 0, n = sizeof dfields / sizeof dfields[0];
+            while (k && i < n && strcmp(dfields[i].name, k) != 0) i++;
+            if (!k || i == n)
+                raise_at_script(L, "websocketCompression: unknown field %s (expected client_max_window_bits, "
+                    "server_max_window_bits, client_no_context_takeover, server_no_context_takeover, level, "
+                    "memLevel or threshold)", k ? k : luaL_typename(L, -2));
+            char *at = (char *)&d + dfields[i].off;
+            int isint, t = lua_type(L, -1);
+            lua_Integer v = lua_tointegerx(L, -1, &isint);
+            if (dfields[i].k == D_BOOL || (dfields[i].k == D_CLIENT_BITS && t == LUA_TBOOLEAN)) {
+                if (t != LUA_TBOOLEAN) raise_at_script(L, "websocketCompression.%s must be a boolean", k);
+                int b = lua_toboolean(L, -1);
+                *(int *)at = dfields[i].k == D_BOOL ? b : b ? 0 : -1;
+            } else if (!isint || v < 0 || v > 1 << 30) {
+                raise_at_script(L, "websocketCompression.%s must be %s", k,
+                    dfields[i].k == D_SIZE ? "an integer >= 0" : dfields[i].k == D_INT ? "an integer 1..9"
+                    : "an integer 8..15");
+            } else if (dfields[i].k == D_SIZE) {
+                *(size_t *)at = v ? (size_t)v : 1; /* 0 in the C option is the default */
+            } else {
+                if (v == 0) raise_at_script(L, "websocketCompression.%s must be %s", k,
+                    dfields[i].k == D_INT ? "an integer 1..9" : "an integer 8..15");
+                *(int *)at = (int)v;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    char msg[160];
+    if (mw_ws_deflate_check(&d, msg, sizeof msg) != 0) raise_at_script(L, "websocketCompression: %s", msg);
+    mw_ws_opts *o = mw_ws_options(c);
+    if (!o) luaL_error(L, "out of memory");
+    o->deflate = d;
+}
+
 int l_conn_newindex(lua_State *L)
 {
     l_conn *lc = check_conn(L, 1);
@@ -181,7 +272,7 @@ int l_conn_newindex(lua_State *L)
     if (k && is_callback(k) && !lua_isnil(L, 3) && !lua_isfunction(L, 3))
         return raise_at_script(L, "%s must be a function or nil, got %s", k, type_name(L, 3));
     switch (k ? find_prop(k) : P_NONE) {
-    case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN:
+    case P_ID: case P_URL: case P_PROTOCOL: case P_BYTESREAD: case P_BYTESWRITTEN: case P_EXTENSIONS: case P_ZLIB:
         return raise_at_script(L, "%s is read-only", k);
     case P_TRANSPORT: {
         const char *t = check_str(L, k);
@@ -217,6 +308,7 @@ int l_conn_newindex(lua_State *L)
             return luaL_error(L, "out of memory");
         return 0;
     }
+    case P_COMPRESSION: set_deflate(L, c); return 0;
     case P_NONE: break;
     }
     /* c.onMesage = f is kept as the script's field, but said once */
