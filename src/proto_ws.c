@@ -4,7 +4,6 @@
 #include "proto_ws.h"
 #include "crypto.h"
 #include "ws/ws_client.h"
-#include "ws/ws_utf8.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,8 +140,6 @@ typedef struct ws_state {
     int started;
     int feeding;       /* inside ws_client_feed: a teardown must not free us */
     int dead;          /* torn down while feeding: free after feed returns */
-    mw_buf pre;        /* messages sent before the transport was up: kind, length, bytes */
-    size_t pre_wire;   /* the bytes they will take on the wire, framed */
     mw_timer ping;     /* websocketPingInterval */
     mw_timer pong_wait;/* websocketPingTimeout */
     uint64_t read_at_ping, written_at_ping;
@@ -166,7 +163,6 @@ static void ws_state_free(ws_state *st)
     mw_timer_stop(&st->pong_wait);
     mw_timer_stop(&st->trim);
     ws_client_free(&st->ws);
-    mw_buf_free(&st->pre);
     free(st);
 }
 
@@ -326,8 +322,8 @@ static void on_fail(void *ud, int err, const char *msg)
 
 /* ---- protocol hooks ---- */
 
-/* (Re)initialise the engine from the connection's options as they are now. */
-static void engine_init(mw_conn *c, ws_state *st)
+/* The engine's config from the connection's options as they are now. */
+static ws_config engine_config(mw_conn *c)
 {
     ws_config cfg = {0};
     cfg.max_message = c->opt.max_package;
@@ -342,8 +338,7 @@ static void engine_init(mw_conn *c, ws_state *st)
     cfg.ev.on_close = on_close;
     cfg.ev.on_fail = on_fail;
     cfg.deflate = deflate_opts(&mw_ws_options_get(c)->deflate);
-    ws_client_free(&st->ws);
-    ws_client_init(&st->ws, &cfg);
+    return cfg;
 }
 
 static ws_state *state(mw_conn *c)
@@ -353,11 +348,11 @@ static ws_state *state(mw_conn *c)
     st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->c = c;
-    mw_buf_init(&st->pre);
     mw_timer_init(&st->ping, c->loop, ping_cb, c, 0);
     mw_timer_init(&st->pong_wait, c->loop, pong_wait_cb, c, 0);
     mw_timer_init(&st->trim, c->loop, trim_cb, c, 0);
-    engine_init(c, st);
+    ws_config cfg = engine_config(c);
+    ws_client_init(&st->ws, &cfg);
     c->proto_state = st;
     return st;
 }
@@ -443,8 +438,9 @@ static int ws_start(mw_conn *c)
     free(f->agreed);
     f->agreed = NULL;
     /* Options set after an early send() (which made st) count: the engine has
-     * not started, so nothing is lost by configuring it afresh. */
-    engine_init(c, st);
+     * not started, and keeps what was sent meanwhile. */
+    ws_config cfg = engine_config(c);
+    ws_client_configure(&st->ws, &cfg);
     ws_request req;
     ws_header *hs;
     if (make_request(c, &req, &hs) != 0) {
@@ -463,20 +459,6 @@ static int ws_start(mw_conn *c)
         return -1;
     }
     st->started = 1;
-    /* Replay what the script sent before the transport was up; the engine
-     * holds frames until the 101 arrives. */
-    size_t off = 0;
-    while (off < st->pre.len) {
-        const char *rec = mw_buf_head(&st->pre) + off;
-        int kind = rec[0];
-        uint64_t len;
-        memcpy(&len, rec + 1, sizeof len);
-        if (ws_send_now(c, st, rec + 9, (size_t)len, kind) != 0)
-            mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
-        off += 9 + (size_t)len;
-    }
-    mw_buf_free(&st->pre);
-    st->pre_wire = 0;
     mw_conn_deadline(c, c->opt.handshake_timeout);
     return 0;
 }
@@ -524,25 +506,9 @@ static int ws_send(mw_conn *c, const char *p, size_t n, int kind)
 {
     ws_state *st = state(c);
     if (!st) { strcpy(c->proto_err, "out of memory"); return -1; }
-    if (st->started) return ws_send_now(c, st, p, n, kind);
-    /* Queued before the transport is up: fix the frame type now (a later
-     * websocketType change must not retype it) and judge text now, so that
-     * send() can return false for it like for any other. */
-    if (kind != MW_KIND_RAW) kind = opcode_for(c, kind) == WS_OP_TEXT ? MW_KIND_TEXT : MW_KIND_BINARY;
-    if (kind == MW_KIND_TEXT && !ws_utf8_valid(p, n)) {
-        snprintf(c->proto_err, sizeof c->proto_err, "text message is not valid UTF-8, nothing sent");
-        return -1;
-    }
-    char *rec = mw_buf_reserve(&st->pre, n + 9);
-    if (!rec) { strcpy(c->proto_err, "out of memory"); return -1; }
-    uint64_t len = n;
-    rec[0] = (char)kind;
-    memcpy(rec + 1, &len, sizeof len);
-    memcpy(rec + 9, p, n);
-    mw_buf_commit(&st->pre, n + 9);
-    /* counted as the frame it becomes: 2 bytes, the length's extension, the mask key */
-    st->pre_wire += kind == MW_KIND_RAW ? n : n + 6 + (n < 126 ? 0 : n < 65536 ? 2 : 8);
-    return 0;
+    /* before the transport is up too: the engine queues the frame (its type
+     * fixed now, text judged now) until the 101 */
+    return ws_send_now(c, st, p, n, kind);
 }
 
 static int ws_close(mw_conn *c, int code, const char *reason, size_t n)
@@ -656,12 +622,11 @@ static void pong_wait_cb(mw_timer *t, void *ud)
                      "(send buffer full, ping not sent)", c->url_str, timeout);
 }
 
-/* What waits for the 101: messages sent before the transport was up, then
- * the frames the engine holds. */
+/* What waits for the 101: the frames the engine holds. */
 static size_t ws_queued(const mw_conn *c)
 {
     const ws_state *st = c->proto_state;
-    return st ? st->pre_wire + ws_client_queued(&st->ws) : 0;
+    return st ? ws_client_queued(&st->ws) : 0;
 }
 
 const mw_proto_vt mw_proto_ws = {

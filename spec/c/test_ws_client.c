@@ -867,12 +867,21 @@ static void test_callbacks(void)
     MW_CHECK_EQ_INT(t.out.len, 0);
     MW_CHECK(log_is(&t, "ping(c);ping(d);"));
     t_free(&t);
-    /* feed before start */
+    /* feed before start: refused; a send before start is queued (once, as the
+     * frame it is) and nothing is written until the 101 */
     ws_client ws;
     ws_client_init(&ws, NULL);
     mw_buf out = MW_BUF_INIT;
     MW_CHECK_EQ_INT(ws_client_feed(&ws, "x", 1, &out), WS_E_STATE);
-    MW_CHECK_EQ_INT(ws_client_send(&ws, WS_OP_TEXT, "x", 1, &out), WS_E_STATE);
+    MW_CHECK_EQ_INT(ws_client_send(&ws, WS_OP_TEXT, "x", 1, &out), 0);
+    MW_CHECK_EQ_INT(ws_client_send_raw(&ws, "raw", 3, &out), 0);
+    MW_CHECK_EQ_INT(out.len, 0);
+    MW_CHECK_EQ_INT(ws_client_queued(&ws), 7 + 3);
+    MW_CHECK_EQ_INT(ws_client_send(&ws, WS_OP_TEXT, "\xff", 1, &out), WS_E_SEND_UTF8);
+    ws_config cfg = {.max_message = 5};
+    MW_CHECK_EQ_INT(ws_client_configure(&ws, &cfg), 0);
+    MW_CHECK_EQ_INT(ws_client_queued(&ws), 10);
+    mw_buf_free(&out);
     ws_client_free(&ws);
     ws_client_free(&ws);
 }

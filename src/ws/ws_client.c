@@ -61,6 +61,13 @@ int ws_client_init(ws_client *ws, const ws_config *cfg)
     return 0;
 }
 
+int ws_client_configure(ws_client *ws, const ws_config *cfg)
+{
+    if (ws->started) return WS_E_STATE;
+    ws->cfg = *cfg;
+    return 0;
+}
+
 void ws_client_free(ws_client *ws)
 {
     mw_buf_free(&ws->pending);

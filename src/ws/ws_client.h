@@ -187,6 +187,10 @@ typedef struct ws_client {
  * Returns 0. */
 int ws_client_init(ws_client *ws, const ws_config *cfg);
 
+/* Before ws_client_start: replace the config (cfg is copied); what was
+ * sent meanwhile stays queued. Returns 0, or WS_E_STATE once started. */
+int ws_client_configure(ws_client *ws, const ws_config *cfg);
+
 /* Release everything the client holds; it is then as after init with an
  * empty config. Idempotent. */
 void ws_client_free(ws_client *ws);
@@ -219,21 +223,22 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out);
 long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out);
 
 /* Append one masked frame (fresh mask key) to out; before the handshake
- * completes the frame is queued inside the client and goes out right after
- * the 101. When permessage-deflate was agreed, a TEXT/BINARY message of at
+ * completes (ws_client_start not called yet included) the frame is queued
+ * inside the client and goes out right after the 101, moved into out
+ * without a copy when out is empty then. When permessage-deflate was agreed, a TEXT/BINARY message of at
  * least cfg.deflate.threshold bytes is compressed (RSV1 set); never a
  * control frame, nor what is queued before the 101 (nothing is agreed yet),
  * nor anything when the agreed client window is 8 (see ws_ext.h). Returns 0, WS_E_BAD_OPCODE, WS_E_SEND_UTF8 (text not UTF-8),
  * WS_E_SEND_CONTROL (ping/pong over 125 bytes), WS_E_CLOSED (a close frame
- * was sent, or the connection failed), WS_E_STATE (not started),
- * WS_E_RANDOM or WS_E_NOMEM; on error nothing is written. */
+ * was sent, or the connection failed), WS_E_RANDOM or WS_E_NOMEM; on
+ * error nothing is written. */
 int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out);
 
 /* Append bytes exactly as given (the caller's own frames), in order with the
  * frames ws_client_send makes: before the handshake completes they are
  * queued inside the client too. Returns 0, WS_E_CLOSED (a close frame was
- * sent, or the connection failed), WS_E_STATE (not started) or WS_E_NOMEM;
- * on error nothing is written. */
+ * sent, or the connection failed) or WS_E_NOMEM; on error nothing is
+ * written. */
 int ws_client_send_raw(ws_client *ws, const char *data, size_t len, mw_buf *out);
 
 /* Append a close frame (code 0: no status and no reason) and enter CLOSING

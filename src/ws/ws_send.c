@@ -71,7 +71,12 @@ int ws_fail(ws_client *ws, mw_buf *out, int err, int code, const char *fmt, ...)
  * the queue's memory is given back. */
 int ws_flush_pending(ws_client *ws, mw_buf *out)
 {
-    if (ws->pending.len &&
+    if (ws->pending.len && !out->len) {
+        /* the usual case: nothing else waits, so the queue becomes the output */
+        mw_buf t = *out;
+        *out = ws->pending;
+        ws->pending = t;
+    } else if (ws->pending.len &&
         mw_buf_append(out, mw_buf_head(&ws->pending), ws->pending.len) != 0)
         return WS_E_NOMEM;
     mw_buf_free(&ws->pending);
@@ -105,7 +110,6 @@ static int send_compressed(ws_client *ws, int opcode, const char *data, size_t l
 
 int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_buf *out)
 {
-    if (!ws->started) return WS_E_STATE;
     if (ws->close_sent || ws->state == WS_STATE_FAILED) return WS_E_CLOSED;
     if (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY &&
         opcode != WS_OP_PING && opcode != WS_OP_PONG)
@@ -123,7 +127,6 @@ int ws_client_send(ws_client *ws, int opcode, const char *data, size_t len, mw_b
 
 int ws_client_send_raw(ws_client *ws, const char *data, size_t len, mw_buf *out)
 {
-    if (!ws->started) return WS_E_STATE;
     if (ws->close_sent || ws->state == WS_STATE_FAILED) return WS_E_CLOSED;
     mw_buf *dst = ws->state == WS_STATE_HANDSHAKE ? &ws->pending : out;
     return mw_buf_append(dst, data, len) ? WS_E_NOMEM : 0;
