@@ -71,7 +71,7 @@ int ws_ext_check(const ws_deflate_opts *o, char *msg, size_t cap)
 
 int ws_ext_offer(const ws_deflate_opts *o, char *out, size_t cap)
 {
-    char cm[32] = "", sm[32] = "";
+    char cm[48] = "", sm[48] = ""; /* room for any int: the options are checked, the compiler cannot know */
     if (o->client_max_window_bits > 0)
         snprintf(cm, sizeof cm, "; client_max_window_bits=%d", o->client_max_window_bits);
     else if (o->client_max_window_bits == 0)
