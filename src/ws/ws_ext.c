@@ -1,6 +1,7 @@
 /* ws_ext: permessage-deflate negotiation (RFC 7692): the offer, the strict judge of the answer.
  * Knows no socket, loop, TLS or Lua, no zlib and no frame bits (ws_deflate.c compresses). */
 #include "ws_ext.h"
+#include "ws_http.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,37 +18,6 @@ static int say(char *msg, size_t cap, int err, const char *fmt, ...)
     if (cap) vsnprintf(msg, cap, fmt, ap);
     va_end(ap);
     return err;
-}
-
-/* Server text for a message: at most 60 bytes, unprintables as \xHH. */
-static const char *q(char *buf, size_t cap, const char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (i == 60) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
-        else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-    }
-    buf[o < cap ? o : cap - 1] = 0;
-    return buf;
-}
-
-static int ieq(const char *a, size_t n, const char *s)
-{
-    if (strlen(s) != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)s[i];
-        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-        if (x != y) return 0;
-    }
-    return 1;
-}
-
-static int tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* ---- options and the offer ------------------------------------------------ */
@@ -118,16 +88,16 @@ static int param(ws_ext_answer *a, const char *name, size_t nn, int hasv, const 
     unsigned bit = 0;
     const char *pn = NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (ieq(name, nn, names[i].name)) { bit = names[i].bit; pn = names[i].name; }
+        if (ws_http_ieq(name, nn, names[i].name)) { bit = names[i].bit; pn = names[i].name; }
     if (!bit)
-        return say(msg, cap, WS_EXT_PARAM, PMD ": unknown parameter \"%s\"", q(qn, sizeof qn, name, nn));
+        return say(msg, cap, WS_EXT_PARAM, PMD ": unknown parameter \"%s\"", ws_http_quote(qn, sizeof qn, name, nn));
     if (a->have & bit)
         return say(msg, cap, WS_EXT_PARAM, PMD ": parameter %s appears twice", pn);
     a->have |= bit;
     if (bit == HAVE_SNCT || bit == HAVE_CNCT) {
         if (hasv)
             return say(msg, cap, WS_EXT_PARAM, PMD ": %s takes no value (got \"%s\")", pn,
-                       q(qv, sizeof qv, v, vn));
+                       ws_http_quote(qv, sizeof qv, v, vn));
         if (bit == HAVE_SNCT) a->p.server_no_context_takeover = 1;
         else a->p.client_no_context_takeover = 1;
         return 0;
@@ -140,9 +110,9 @@ static int param(ws_ext_answer *a, const char *name, size_t nn, int hasv, const 
     int w = window_value(v, vn);
     if (w == -1)
         return say(msg, cap, WS_EXT_PARAM, PMD ": %s=\"%s\" is not a decimal number without leading zeros",
-                   pn, q(qv, sizeof qv, v, vn));
+                   pn, ws_http_quote(qv, sizeof qv, v, vn));
     if (w == -2)
-        return say(msg, cap, WS_EXT_PARAM, PMD ": %s=%s is out of 8..15", pn, q(qv, sizeof qv, v, vn));
+        return say(msg, cap, WS_EXT_PARAM, PMD ": %s=%s is out of 8..15", pn, ws_http_quote(qv, sizeof qv, v, vn));
     if (offered > 0 && w > offered)
         return say(msg, cap, WS_EXT_PARAM, PMD ": %s=%d is larger than the %d offered", pn, w, offered);
     if (bit == HAVE_SMWB) a->p.server_max_window_bits = w;
@@ -160,7 +130,7 @@ static void ows(cursor *c)
 static size_t token(cursor *c)
 {
     size_t b = c->i;
-    while (c->i < c->n && tchar((unsigned char)c->p[c->i])) c->i++;
+    while (c->i < c->n && ws_http_tchar((unsigned char)c->p[c->i])) c->i++;
     return c->i - b;
 }
 
@@ -168,7 +138,7 @@ static int syntax(cursor *c, char *msg, size_t cap, const char *what)
 {
     char qv[200];
     return say(msg, cap, WS_EXT_SYNTAX, "Sec-WebSocket-Extensions \"%s\" is malformed at byte %zu: %s",
-               q(qv, sizeof qv, c->p, c->n), c->i + 1, what);
+               ws_http_quote(qv, sizeof qv, c->p, c->n), c->i + 1, what);
 }
 
 /* A quoted-string at c (on its DQUOTE), unescaped into out[0..cap).
@@ -224,7 +194,7 @@ static int params(ws_ext_answer *a, cursor *c, char *msg, size_t cap)
                 vn = (size_t)qn < sizeof buf ? (size_t)qn : sizeof buf;
                 /* RFC 6455 9.1: the unescaped value must be a token. */
                 for (size_t i = 0; i < vn; i++)
-                    if (!tchar((unsigned char)v[i])) vn = 0;
+                    if (!ws_http_tchar((unsigned char)v[i])) vn = 0;
                 if (!vn) return syntax(c, msg, cap, "a quoted value that is not a token");
             } else {
                 v = c->p + c->i;
@@ -250,10 +220,10 @@ int ws_ext_answer_field(ws_ext_answer *a, const char *v, size_t n, char *msg, si
         size_t nn = token(&c);
         if (!nn) return syntax(&c, msg, cap, "expected an extension name");
         elements++;
-        if (!ieq(name, nn, PMD)) {
+        if (!ws_http_ieq(name, nn, PMD)) {
             char qn[200];
             return say(msg, cap, WS_EXT_UNKNOWN, "server chose extension \"%s\" that was not offered",
-                       q(qn, sizeof qn, name, nn));
+                       ws_http_quote(qn, sizeof qn, name, nn));
         }
         if (a->seen)
             return say(msg, cap, WS_EXT_DUPLICATE, PMD " appears more than once in the answer");

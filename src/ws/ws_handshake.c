@@ -25,9 +25,7 @@ static int is_token(const char *p, size_t n)
     if (!n) return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                 (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-        if (!ok) return 0;
+        if (!ws_http_tchar(c)) return 0;
     }
     return 1;
 }
@@ -54,20 +52,6 @@ static int user_has(const ws_request *req, const char *name)
 static int add(mw_buf *b, const char *p, size_t n) { return mw_buf_append(b, p, n); }
 static int adds(mw_buf *b, const char *s) { return mw_buf_append(b, s, strlen(s)); }
 
-/* p[0..n) quoted for a message: at most 60 bytes, anything unprintable as \xHH. */
-static const char *quoted(char *buf, size_t cap, const char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (i == 60) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
-        else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-    }
-    buf[o < cap ? o : cap - 1] = 0;
-    return buf;
-}
-
 /* A request field was refused: say which in msg. Returns WS_E_HEADER. */
 static int bad_field(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad_field(char *msg, size_t cap, const char *fmt, ...)
@@ -85,16 +69,16 @@ int ws_request_check(const ws_request *req, char *msg, size_t cap)
     if (!req->host || !req->host_len || has_ctl(req->host, req->host_len) ||
         memchr(req->host, ' ', req->host_len) || memchr(req->host, '/', req->host_len))
         return bad_field(msg, cap, "host \"%s\" is empty or has a CR, LF, NUL, space or slash",
-                         req->host ? quoted(q, sizeof q, req->host, req->host_len) : "");
+                         req->host ? ws_http_quote(q, sizeof q, req->host, req->host_len) : "");
     if (req->port < 0 || req->port > 65535) return bad_field(msg, cap, "port %d is out of range", req->port);
     if (req->path_len) {
         if (req->path[0] != '/')
-            return bad_field(msg, cap, "path \"%s\" does not start with /", quoted(q, sizeof q, req->path, req->path_len));
+            return bad_field(msg, cap, "path \"%s\" does not start with /", ws_http_quote(q, sizeof q, req->path, req->path_len));
         for (size_t i = 0; i < req->path_len; i++) {
             unsigned char c = (unsigned char)req->path[i];
             if (c <= 0x20 || c == 0x7f)
                 return bad_field(msg, cap, "path \"%s\" has a space or control character",
-                                 quoted(q, sizeof q, req->path, req->path_len));
+                                 ws_http_quote(q, sizeof q, req->path, req->path_len));
         }
     }
     if (req->origin && has_ctl(req->origin, req->origin_len))
@@ -112,7 +96,7 @@ int ws_request_check(const ws_request *req, char *msg, size_t cap)
             while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
             if (!is_token(p + b, e - b))
                 return bad_field(msg, cap, "websocketClientProtocol \"%s\" is not a comma-separated list of tokens",
-                                 quoted(q, sizeof q, p, n));
+                                 ws_http_quote(q, sizeof q, p, n));
             i++;
         }
     }
@@ -120,16 +104,16 @@ int ws_request_check(const ws_request *req, char *msg, size_t cap)
         const ws_header *h = &req->headers[i];
         if (!h->name || !is_token(h->name, h->name_len))
             return bad_field(msg, cap, "header \"%s\" is not a valid header name",
-                             h->name ? quoted(q, sizeof q, h->name, h->name_len) : "");
+                             h->name ? ws_http_quote(q, sizeof q, h->name, h->name_len) : "");
         if (reserved_header(h->name, h->name_len))
             return bad_field(msg, cap, "header \"%s\" is set by the WebSocket handshake itself",
-                             quoted(q, sizeof q, h->name, h->name_len));
+                             ws_http_quote(q, sizeof q, h->name, h->name_len));
         if (h->value_len && (!h->value || has_ctl(h->value, h->value_len)))
             return bad_field(msg, cap, "header \"%s\" has a CR, LF or NUL in its value",
-                             quoted(q, sizeof q, h->name, h->name_len));
+                             ws_http_quote(q, sizeof q, h->name, h->name_len));
         if (!h->value && ws_http_ieq(h->name, h->name_len, "Host"))
             return bad_field(msg, cap, "header \"%s\" cannot be left out: the handshake needs a Host",
-                             quoted(q, sizeof q, h->name, h->name_len));
+                             ws_http_quote(q, sizeof q, h->name, h->name_len));
     }
     if (req->user_agent && has_ctl(req->user_agent, req->user_agent_len))
         return bad_field(msg, cap, "the User-Agent has a CR, LF or NUL");

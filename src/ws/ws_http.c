@@ -1,9 +1,10 @@
 /* ws_http: HTTP/1.x response head parsing over a caller-owned buffer; no
  * copies, no allocation. Knows nothing of WebSocket semantics or I/O. */
 #include "ws_http.h"
+#include <stdio.h>
 #include <string.h>
 
-static int is_tchar(unsigned char c)
+int ws_http_tchar(unsigned char c)
 {
     /* RFC 7230 token characters. */
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -23,6 +24,19 @@ int ws_http_ieq(const char *a, size_t n, const char *s)
         if (x != y) return 0;
     }
     return s[n] == 0;
+}
+
+const char *ws_http_quote(char *buf, size_t cap, const char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (i == 60) { o += (size_t)snprintf(buf + o, cap - o, "..."); break; }
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
+        else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    buf[o < cap ? o : cap - 1] = 0;
+    return buf;
 }
 
 int ws_http_list_has(const char *v, size_t n, const char *token)
@@ -111,7 +125,7 @@ long ws_http_parse_response(const char *buf, size_t len, size_t max_len, ws_http
         /* field-name ":" OWS field-value OWS; no whitespace before the
          * colon (RFC 7230 3.2.4), no folded continuation lines. */
         size_t c = 0;
-        while (c < ll && is_tchar((unsigned char)line[c])) c++;
+        while (c < ll && ws_http_tchar((unsigned char)line[c])) c++;
         if (c == 0 || c == ll || line[c] != ':') return WS_HTTP_EMALFORMED;
         size_t vb = c + 1, ve = ll;
         while (vb < ve && is_ows(line[vb])) vb++;

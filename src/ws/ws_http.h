@@ -51,6 +51,11 @@ size_t ws_http_head_end(const char *buf, size_t len, size_t from);
 /* Case-insensitive ASCII comparison of a[0..n) with the NUL-terminated s.
  * Returns 1 if equal. */
 int ws_http_ieq(const char *a, size_t n, const char *s);
+/* Whether c is an RFC 7230 token character. */
+int ws_http_tchar(unsigned char c);
+/* p[0..n) quoted for an error message into buf[0..cap): at most 60 bytes
+ * (then "..."), anything unprintable, a backslash or a quote as \xHH. */
+const char *ws_http_quote(char *buf, size_t cap, const char *p, size_t n);
 
 /* Whether the comma-separated list v[0..n) contains `token`
  * (case-insensitive, optional whitespace around elements). Returns 1 or 0. */
