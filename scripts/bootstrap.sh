@@ -14,6 +14,7 @@ PACKAGES=(
   clang libclang-rt-14-dev                              # libFuzzer targets (scripts/fuzz.sh)
   nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates
   lua-http lua5.2 libssl-dev                            # bench peers: lua-http (Lua 5.2), the TLS bench server
+  tinyproxy microsocks                                  # proxy specs: HTTP CONNECT and SOCKS5 peers
 )
 
 missing=()

@@ -265,7 +265,7 @@ static void build_stack(mw_conn *c)
     c->depth = 0;
     for (int i = 0; i < c->nstages; i++) {
         mw_stage *s = c->stages[i];
-        if (!s->enabled) continue;
+        if (!s->enabled || s->skip) continue;
         int j = c->depth++;
         while (j > 0 && c->stack[j - 1]->vt->level > s->vt->level) { c->stack[j] = c->stack[j - 1]; j--; }
         c->stack[j] = s;
@@ -309,7 +309,10 @@ static void start_stages(mw_conn *c, int i)
         c->starting = i;
         int r = s->vt->start ? s->vt->start(s) : 0;
         if (r < 0 || c->gen != gen) return;
-        if (r > 0) { mw_conn_deadline(c, c->opt.handshake_timeout); return; }
+        if (r > 0) {
+            mw_conn_deadline(c, s->vt->connect_phase ? c->opt.connect_timeout : c->opt.handshake_timeout);
+            return;
+        }
     }
     c->starting = c->depth;
     mw_conn_deadline(c, 0);
@@ -369,7 +372,20 @@ int mw_conn_connect(mw_conn *c)
     }
     mw_timer_stop(&c->reconnect_timer);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
-    /* the stages are chosen per connect: `transport` may change between */
+    /* the stages are chosen per connect: `transport` may change between,
+     * and a stage may take part for some URLs only (a proxy's no_proxy) */
+    const char *host = c->url.host, *what = c->url_str;
+    int port = c->url.port;
+    char msg[512];
+    int bad = 0;
+    for (int i = 0; i < c->nstages; i++) {
+        mw_stage *s = c->stages[i];
+        s->skip = 0;
+        if (!s->enabled || !s->vt->prepare || bad) continue;
+        int r = s->vt->prepare(s, &c->url, &host, &port, &what, msg, sizeof msg);
+        if (r < 0) bad = MW_E_CONNECT_FAIL;
+        s->skip = r <= 0;
+    }
     build_stack(c);
     c->status = MW_ST_CONNECTING;
     c->proto_ready = 0;
@@ -377,15 +393,11 @@ int mw_conn_connect(mw_conn *c)
     mw_buf_clear(&c->in);
     /* Options that can never make a valid start fail here, through the
      * deferred path like any connect failure: no DNS query, no TCP connect. */
-    if (c->proto->check) {
-        char msg[512];
-        int code = c->proto->check(c, msg, sizeof msg);
-        if (code) { mw_conn_fail(c, code, "%s", msg); return 0; }
-    }
+    if (!bad && c->proto->check) bad = c->proto->check(c, msg, sizeof msg);
+    if (bad) { mw_conn_fail(c, bad, "%s", msg); return 0; }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
     if (c->opt.connect_timeout > 0) mw_conn_deadline(c, c->opt.connect_timeout);
-    char msg[512];
-    int code = mw_net_connect(&c->net, c->url_str, c->url.host, c->url.port, msg, sizeof msg);
+    int code = mw_net_connect(&c->net, what, host, port, msg, sizeof msg);
     if (code) mw_conn_fail(c, code, "%s", msg);
     return 0;
 }
@@ -416,7 +428,9 @@ static void deadline_cb(mw_timer *t, void *ud)
     (void)t;
     mw_conn *c = ud;
     if (c->status == MW_ST_CONNECTING && c->net.up && c->starting < c->depth) {
-        /* TCP is up: a stage's handshake (TLS) is late */
+        /* TCP is up: a stage's handshake (TLS, a proxy's) is late */
+        mw_stage *s = c->stack[c->starting];
+        if (s->vt->timeout) { s->vt->timeout(s); return; }
         mw_conn_fail(c, MW_E_TIMEOUT, "%s handshake with %s: timed out after %gs",
                      c->stack[c->starting]->vt->name, c->url_str, c->opt.handshake_timeout);
     } else if (c->status == MW_ST_CONNECTING) {

@@ -47,6 +47,21 @@ typedef struct mw_stage_vt {
     void (*stop)(mw_stage *s);
     /* Optional: the connection is freed: free s->state. */
     void (*free)(mw_stage *s);
+    /* Optional, asked at each connect before anything is resolved: whether
+     * the enabled stage takes part for the URL u (1, else 0: it sits this
+     * session out), or -1 with a message in msg (the connect fails). A
+     * stage that sets *dial_host and *dial_port (borrowed until the next
+     * prepare) has the socket connect there instead of u's host (a
+     * proxy), and *what names the target in the messages of the connect
+     * ("ws://host/ via http proxy 127.0.0.1:3128"). */
+    int (*prepare)(mw_stage *s, const mw_url *u, const char **dial_host, int *dial_port,
+                   const char **what, char *msg, size_t cap);
+    /* Optional: the stage's start ran out of time: it reports the failure
+     * itself (mw_conn_fail). Without it the connection reports one. */
+    void (*timeout)(mw_stage *s);
+    /* Its start is part of connecting: timed by connectTimeout, not
+     * handshakeTimeout. */
+    int connect_phase;
 } mw_stage_vt;
 
 struct mw_stage {
@@ -56,6 +71,7 @@ struct mw_stage {
     mw_stage *below;           /* in the current session; NULL: the socket */
     int pos;                   /* its index in c->stack */
     int enabled;               /* takes part in the next connect */
+    int skip;                  /* enabled, but its prepare left it out of this session */
 };
 
 #define MW_MAX_STAGES 4

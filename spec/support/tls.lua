@@ -70,6 +70,8 @@ local function wait_port(port, timeout)
   return false
 end
 
+T.free_port, T.wait_port = free_port, wait_port
+
 -- A control line into a running script: a TCP server on 127.0.0.1 in this process, to
 -- which the script connects (text://127.0.0.1:<port>). ctl:send(line) writes one line once
 -- the script is connected, so a spec drives a script step by step, each step started by

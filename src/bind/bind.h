@@ -156,6 +156,17 @@ void l_tls_apply(lua_State *L, int ud, struct mw_conn *c);
 /* Push conn:tlsInfo(): {version=, cipher=, resumed=, alpn=} of the current
  * (once closed, the last) connection's TLS handshake, or nil before it completes. */
 int l_tls_push_info(lua_State *L, struct mw_conn *c);
+/* l_proxy.c */
+/* When k is one of the proxy fields (proxy, proxyHttp, proxySocks5,
+ * proxyAuthorization, proxySocks5Username, proxySocks5Password): NULL when
+ * the value at index v is valid for it, else why not (pushed on the
+ * stack). Sets *is_proxy. */
+const char *l_proxy_check(lua_State *L, const char *k, int v, int *is_proxy);
+/* The proxy fields of the userdata at index ud, into the C connection for
+ * its next connect (the environment when none is set). */
+void l_proxy_apply(lua_State *L, int ud, struct mw_conn *c);
+/* The proxy fields' names, for core.connFields(). */
+extern const char *const l_proxy_fields[6];
 /* l_timer.c */
 void l_timer_register(lua_State *L, mw_rt *rt);
 void l_timer_del_all(mw_rt *rt);

@@ -336,6 +336,7 @@ static int m_connect(lua_State *L)
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
+    l_proxy_apply(L, 1, lc->c);
     if (lc->decl.in_tx) {
         /* a declaration of the reload under way: connected (or matched to a
          * live connection) when the reload commits */
@@ -433,6 +434,7 @@ static int m_reconnect(lua_State *L)
     if (lc->rt->stopping) { lua_pushboolean(L, 0); return 1; }
     l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
+    l_proxy_apply(L, 1, lc->c);
     if (lc->decl.in_tx) { lc->decl.want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
     set_ended(lc, 0);

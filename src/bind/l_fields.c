@@ -153,10 +153,13 @@ int l_conn_fields(lua_State *L)
 {
     const char *prop_names[sizeof props / sizeof props[0]];
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) prop_names[i] = props[i].name;
-    static const char *const user_props[] = {"headers", "context"}; /* read at connect */
+    /* read at connect */
+    const char *user_props[2 + sizeof l_proxy_fields / sizeof l_proxy_fields[0]] = {"headers", "context"};
+    for (size_t i = 0; i < sizeof l_proxy_fields / sizeof l_proxy_fields[0]; i++) user_props[2 + i] = l_proxy_fields[i];
     static const char *const options[] = {"name", "ssl"};
     lua_createtable(L, 0, 3);
-    push_names(L, prop_names, sizeof prop_names / sizeof prop_names[0], user_props, 2, "properties");
+    push_names(L, prop_names, sizeof prop_names / sizeof prop_names[0], user_props,
+               sizeof user_props / sizeof user_props[0], "properties");
     push_names(L, callbacks, sizeof callbacks / sizeof callbacks[0], NULL, 0, "callbacks");
     push_names(L, options, 2, NULL, 0, "options");
     return 1;
@@ -311,8 +314,11 @@ int l_conn_newindex(lua_State *L)
     case P_COMPRESSION: set_deflate(L, c); return 0;
     case P_NONE: break;
     }
+    int is_proxy = 0;
+    const char *bad = k ? l_proxy_check(L, k, 3, &is_proxy) : NULL;
+    if (bad) return raise_at_script(L, "%s", bad);
     /* c.onMesage = f is kept as the script's field, but said once */
-    if (k && !lua_isnil(L, 3)) l_typo_check(L, 1, k, callbacks, sizeof callbacks / sizeof callbacks[0]);
+    if (k && !is_proxy && !lua_isnil(L, 3)) l_typo_check(L, 1, k, callbacks, sizeof callbacks / sizeof callbacks[0]);
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);

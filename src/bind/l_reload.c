@@ -5,6 +5,7 @@
 #include "bind.h"
 #include "conn.h"
 #include "layers.h"
+#include "stage_proxy.h"
 #include "tls.h"
 #include "watch.h"
 #include <stdio.h>
@@ -178,7 +179,7 @@ static void unstage(lua_State *L, int ud, l_conn *lc, int commit)
     if (commit) {
         mw_conn_copy_options(live, staged);
         mw_conn_take_url(live, staged); /* the same protocol layer: matches() */
-        if (lc->decl.want_connect) mw_tls_copy_opts(live, staged);
+        if (lc->decl.want_connect) { mw_tls_copy_opts(live, staged); mw_proxy_copy_opts(live, staged); }
         /* the new callbacks and fields, assigned into the live table */
         int t = lua_gettop(L);
         lua_pushnil(L);
