@@ -14,6 +14,8 @@ typedef struct ws_conf {
     const mw_ws_events *ev;   /* NULL: none */
     char *chosen;             /* the last handshake's subprotocol, NULL until one completes */
     char *agreed;             /* and its extensions ("" none) */
+    int refused;              /* the last handshake's status other than 101, 0 none */
+    long retry_after;         /* and its Retry-After in seconds, -1 none */
 } ws_conf;
 
 static const mw_ws_opts no_opts;
@@ -91,6 +93,13 @@ const char *mw_ws_client_protocol(const mw_conn *c)
     const ws_conf *f = conf_get(c);
     if (!f) return NULL;
     return f->chosen ? f->chosen : f->o.protocols;
+}
+
+int mw_ws_refusal(const mw_conn *c, long *retry_after)
+{
+    const ws_conf *f = c->proto == &mw_proto_ws ? conf_get(c) : NULL;
+    *retry_after = f && f->refused ? f->retry_after : -1;
+    return f ? f->refused : 0;
 }
 
 const char *mw_ws_extensions(const mw_conn *c)
@@ -317,6 +326,9 @@ static void on_fail(void *ud, int err, const char *msg)
         return;
     }
     if (strncmp(msg, prefix, sizeof prefix - 1) == 0) msg += sizeof prefix - 1;
+    ws_conf *f = conf(c);
+    ws_state *st = c->proto_state;
+    if (f && st) f->refused = ws_client_refusal(&st->ws, &f->retry_after);
     mw_conn_error(c, mw_err_kind(mw_err_from_ws(err)), "websocket handshake with %s failed: %s", c->url_str, msg);
 }
 
@@ -437,6 +449,8 @@ static int ws_start(mw_conn *c)
     f->chosen = NULL;
     free(f->agreed);
     f->agreed = NULL;
+    f->refused = 0;
+    f->retry_after = -1;
     /* Options set after an early send() (which made st) count: the engine has
      * not started, and keeps what was sent meanwhile. */
     ws_config cfg = engine_config(c);

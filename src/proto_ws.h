@@ -68,6 +68,9 @@ const char *mw_ws_client_protocol(const mw_conn *c);
  * ("permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"),
  * "" for none; NULL until one completes. */
 const char *mw_ws_extensions(const mw_conn *c);
+/* The status of the last handshake's answer when it was not 101 (0: none,
+ * or not a ws connection), its Retry-After seconds in *retry_after (-1 none). */
+int mw_ws_refusal(const mw_conn *c, long *retry_after);
 /* Bytes zlib holds now for c's compression (both directions), and the
  * number of its allocations so far; 0 for a connection without any. */
 size_t mw_ws_zlib_bytes(const mw_conn *c, uint64_t *allocs);

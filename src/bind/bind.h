@@ -33,6 +33,17 @@ typedef struct l_decl {
     int live_fields;        /* registry ref of the live field table */
 } l_decl;
 
+/* What the reconnect policy (l_retry.c) keeps between attempts. */
+typedef struct l_retry {
+    int attempt;            /* reconnects since the last connection that stayed up */
+    int code;               /* the last error's kind since the last connect, 0 none */
+    int status;             /* its HTTP status (a refused handshake), 0 none */
+    long retry_after;       /* the refusal's Retry-After seconds, -1 none */
+    double up_since;        /* when the current connection opened, 0 not open */
+    int scheduled;          /* the pending reconnect is the policy's (close() cancels it) */
+    char why[320];          /* the last error's message */
+} l_retry;
+
 /* A connection userdata: one for the connection's whole life, reloads
  * included (a reload's matching declaration returns the same userdata). */
 struct l_conn {
@@ -42,6 +53,7 @@ struct l_conn {
     l_conn *next, *prev;    /* rt->conns */
     char *name;             /* options.name */
     l_decl decl;
+    l_retry retry;
 };
 
 /* A declared connection the script ended, whose userdata was collected: a
@@ -167,6 +179,22 @@ const char *l_proxy_check(lua_State *L, const char *k, int v, int *is_proxy);
 void l_proxy_apply(lua_State *L, int ud, struct mw_conn *c);
 /* The proxy fields' names, for core.connFields(). */
 extern const char *const l_proxy_fields[6];
+/* l_retry.c: the reconnect policy, conn.reconnect */
+/* NULL when the value at index v is a valid conn.reconnect, else why not (pushed). */
+const char *l_retry_check(lua_State *L, int v);
+/* The connection opened (onConnect, onWebSocketConnect). */
+void l_retry_opened(l_conn *lc);
+/* An error is about to reach onError. */
+void l_retry_error(l_conn *lc, int code, const char *msg);
+/* The connection (its userdata at index ud) closed; before onClose: what
+ * the policy will do. 1: a reconnect after *delay (l_retry_schedule, after
+ * onClose); 0 nothing; -1 it stops (onError said why). */
+int l_retry_plan(l_conn *lc, int ud, double *delay);
+/* After onClose: the reconnect l_retry_plan planned, unless the script
+ * ended the connection or reconnected it itself meanwhile. */
+void l_retry_schedule(l_conn *lc, int ud, double delay);
+/* close() or finish() while the policy's reconnect waits: cancel it (1). */
+int l_retry_cancel(l_conn *lc);
 /* l_timer.c */
 void l_timer_register(lua_State *L, mw_rt *rt);
 void l_timer_del_all(mw_rt *rt);

@@ -89,6 +89,7 @@ static int push_cb(l_conn *lc, const char *name)
 static void ev_connect(void *ud)
 {
     l_conn *lc = ud;
+    l_retry_opened(lc);
     if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
 }
 
@@ -108,6 +109,7 @@ static void ev_error(void *ud, int code, const char *msg)
 {
     l_conn *lc = ud;
     lua_State *L = lc->rt->L;
+    l_retry_error(lc, code, msg);
     if (!push_cb(lc, "onError")) {
         /* No handler: an error must still reach a person. */
         fprintf(stderr, "moonwire: %s\n", msg);
@@ -121,7 +123,13 @@ static void ev_error(void *ud, int code, const char *msg)
 static void ev_close(void *ud)
 {
     l_conn *lc = ud;
+    lua_State *L = lc->rt->L;
+    double delay = 0;
+    int plan = 0, top = lua_gettop(L), self = lc->ref != LUA_NOREF && l_conn_push(L, lc) ? top + 1 : 0;
+    if (self) plan = l_retry_plan(lc, self, &delay);   /* a stop says why before onClose */
     if (push_cb(lc, "onClose")) mw_rt_call(lc->rt, 1, 0, "onClose");
+    if (plan > 0) l_retry_schedule(lc, self, delay);
+    lua_settop(L, top);
     sync_anchor(lc);
 }
 
@@ -137,6 +145,7 @@ static void ev_buffer_drain(void *ud) { ev_simple(ud, "onBufferDrain"); }
 static void ev_ws_connect(void *ud, const char *head, size_t n)
 {
     l_conn *lc = ud;
+    l_retry_opened(lc);
     if (!push_cb(lc, "onWebSocketConnect")) return;
     lua_pushlstring(lc->rt->L, head, n);
     mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
@@ -378,7 +387,9 @@ static int end_conn(lua_State *L, l_conn *lc, int data, int code, const char *re
         const char *p = luaL_checklstring(L, data, &n);
         mw_conn_send(lc->c, p, n, MW_KIND_NONE);
     }
-    int was = mw_conn_status(lc->c), live = mw_conn_live(lc->c);
+    int was = mw_conn_status(lc->c);
+    if (l_retry_cancel(lc)) set_ended(lc, 1);  /* the policy's wait: close() ends it */
+    int live = mw_conn_live(lc->c);
     mw_conn_close(lc->c, code, reason, rn);
     if (live && !mw_conn_reconnect_pending(lc->c)) set_ended(lc, 1);
     anchor(L, 1, lc);

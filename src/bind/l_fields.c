@@ -124,7 +124,7 @@ int l_conn_index(lua_State *L)
  * called is a mistake to report now, not an event silently skipped later. */
 static const char *const callbacks[] = {
     "onConnect", "onWebSocketConnect", "onMessage", "onError", "onClose", "onBufferFull",
-    "onBufferDrain", "onWebSocketClose", "onWebSocketPing", "onWebSocketPong",
+    "onBufferDrain", "onWebSocketClose", "onWebSocketPing", "onWebSocketPong", "onReconnect",
 };
 
 static int is_callback(const char *k)
@@ -154,8 +154,8 @@ int l_conn_fields(lua_State *L)
     const char *prop_names[sizeof props / sizeof props[0]];
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) prop_names[i] = props[i].name;
     /* read at connect */
-    const char *user_props[2 + sizeof l_proxy_fields / sizeof l_proxy_fields[0]] = {"headers", "context"};
-    for (size_t i = 0; i < sizeof l_proxy_fields / sizeof l_proxy_fields[0]; i++) user_props[2 + i] = l_proxy_fields[i];
+    const char *user_props[3 + sizeof l_proxy_fields / sizeof l_proxy_fields[0]] = {"headers", "context", "reconnect"};
+    for (size_t i = 0; i < sizeof l_proxy_fields / sizeof l_proxy_fields[0]; i++) user_props[3 + i] = l_proxy_fields[i];
     static const char *const options[] = {"name", "ssl"};
     lua_createtable(L, 0, 3);
     push_names(L, prop_names, sizeof prop_names / sizeof prop_names[0], user_props,
@@ -316,6 +316,7 @@ int l_conn_newindex(lua_State *L)
     }
     int is_proxy = 0;
     const char *bad = k ? l_proxy_check(L, k, 3, &is_proxy) : NULL;
+    if (!bad && k && strcmp(k, "reconnect") == 0) bad = l_retry_check(L, 3);
     if (bad) return raise_at_script(L, "%s", bad);
     /* c.onMesage = f is kept as the script's field, but said once */
     if (k && !is_proxy && !lua_isnil(L, 3)) l_typo_check(L, 1, k, callbacks, sizeof callbacks / sizeof callbacks[0]);

@@ -80,6 +80,11 @@ void ws_client_free(ws_client *ws)
 int ws_client_state(const ws_client *ws) { return ws->state; }
 int ws_client_fail_code(const ws_client *ws) { return ws->fail_code; }
 int ws_client_error(const ws_client *ws) { return ws->err; }
+int ws_client_refusal(const ws_client *ws, long *retry_after)
+{
+    *retry_after = ws->refused_status ? ws->retry_after : -1;
+    return ws->refused_status;
+}
 const char *ws_client_fail_message(const ws_client *ws) { return ws->errmsg; }
 size_t ws_client_buffered(const ws_client *ws) { return ws->msg.len; }
 size_t ws_client_queued(const ws_client *ws) { return ws->pending.len; }

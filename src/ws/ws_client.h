@@ -154,6 +154,8 @@ typedef struct ws_client {
     int started;
     int err;                   /* the failure's error code, 0 if none */
     int fail_code;             /* close code the failure sent, 0 if none */
+    int refused_status;        /* the status of an answer other than 101, 0 if none */
+    long retry_after;          /* its Retry-After in seconds, -1 when none (or a date) */
     unsigned close_sent : 1, close_rcvd : 1, in_payload : 1, hs_status_ok : 1;
     size_t hs_scan;            /* bytes of the head already scanned */
     char accept[32];           /* expected Sec-WebSocket-Accept */
@@ -256,6 +258,10 @@ int ws_client_state(const ws_client *ws);
  * client has not failed or the failure sent no close frame (handshake
  * failures, or a close frame had already been sent). */
 int ws_client_fail_code(const ws_client *ws);
+/* After WS_E_HS_STATUS: the answer's status (0 for any other outcome), and
+ * in *retry_after its Retry-After in seconds when it gave one as a number
+ * (-1 otherwise: none, or an HTTP-date, which needs a clock). */
+int ws_client_refusal(const ws_client *ws, long *retry_after);
 
 /* The failure's WS_E_* code (0 if none) and its human message ("" if none).
  * After ws_client_start returned WS_E_HEADER, the message names the refused

@@ -260,12 +260,16 @@ static long refused(ws_client *ws, const char *data, size_t len, const ws_http_r
     memset(&r, 0, sizeof r);
     r.headers = hv;
     r.max_headers = WS_MAX_HEADERS;
+    ws->refused_status = st->status;
+    ws->retry_after = -1;
     size_t end = ws_http_head_end(data, len, 0);
     if (end && end <= WS_HTTP_MAX_HEAD && ws_http_parse_response(data, end, WS_HTTP_MAX_HEAD, &r) == (long)end)
         for (size_t i = 0; i < r.num_headers; i++)
             if (ws_http_ieq(hv[i].name, hv[i].name_len, "Retry-After") &&
-                retry_after_ok(hv[i].value, hv[i].value_len))
+                retry_after_ok(hv[i].value, hv[i].value_len)) {
                 snprintf(extra, sizeof extra, " (Retry-After: %.*s)", (int)hv[i].value_len, hv[i].value);
+                if (hv[i].value[0] >= '0' && hv[i].value[0] <= '9') ws->retry_after = strtol(hv[i].value, NULL, 10);
+            }
     return ws_fail(ws, NULL, WS_E_HS_STATUS, 0, "handshake failed: %.*s%s",
                    clip(st->status_line_len), st->status_line, extra);
 }
