@@ -349,6 +349,21 @@ c:connect()
     end)
   end)
 
+  describe("examples/proxy_client.lua", function()
+    it("echoes through the proxy given, and through the environment's", function()
+      local px = tinyproxy()
+      local res = H.run(nil, { target(), "http://127.0.0.1:" .. px.port },
+        { path = H.src .. "/examples/proxy_client.lua", env = env() })
+      H.assert_exit(res, 0)
+      assert.same({ "connected to " .. target() .. " through 127.0.0.1:" .. px.port,
+        "echo: hello through the proxy", "closed" }, res.lines)
+      res = H.run(nil, { target() }, { path = H.src .. "/examples/proxy_client.lua",
+        env = env { http_proxy = "127.0.0.1:" .. px.port } })
+      H.assert_exit(res, 0)
+      assert.equal("connected to " .. target() .. " through 127.0.0.1:" .. px.port, res.lines[1])
+    end)
+  end)
+
   describe("options", function()
     it("bad values fail at the assignment, naming the field", function()
       local res = H.run([==[

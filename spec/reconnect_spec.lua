@@ -135,6 +135,15 @@ describe("the reconnect policy", function()
     assert.equal(1, #H.grep(res.lines, "^MSG hello 2$"))
   end)
 
+  it("examples/reconnect_bot.lua subscribes again after each reconnect and stops at a 4xx", function()
+    local srv = flap("open:1001:0", "open:1001:0", "status:403")
+    local res = H.run(nil, { srv.url, "quotes" }, { path = H.src .. "/examples/reconnect_bot.lua", timeout = 20 })
+    H.assert_exit(res, 0)
+    assert.equal(2, #H.grep(res.lines, "^connected to " .. srv.url:gsub("%p", "%%%0") .. ": subscribing to quotes$"))
+    assert.equal(2, #H.grep(res.lines, "^reconnect #%d in "))
+    assert.truthy(res.lines[#res.lines - 1]:find("^error: reconnect .*: stopped: not retried after: .*403"), res.lines[#res.lines - 1])
+  end)
+
   it("bad policies fail at the assignment", function()
     local res = H.run([==[
 local mw = require "moonwire"
