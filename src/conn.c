@@ -69,11 +69,20 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_layers *layers,
     c->opt.connect_timeout = 10;
     c->opt.handshake_timeout = 10;
     c->opt.close_timeout = 5;
+    c->opt.attempt_delay = 0.25;
     const mw_stage_vt *sv = layers->stage_for_url(&c->url);
     mw_stage *st = sv ? mw_conn_stage(c, sv, 1) : NULL;
     if (sv && !st) { snprintf(err, errcap, "out of memory"); mw_conn_free(c); return NULL; }
     if (st) st->enabled = 1;
     return c;
+}
+
+int mw_conn_check_bindto(const char *s, char *err, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (strlen(s) >= sizeof ((mw_conn_opts *)0)->bindto) { snprintf(err, cap, "too long"); return -1; }
+    return mw_net_parse_bind(s, &ss, &len, err, cap);
 }
 
 int mw_conn_set_headers(mw_conn *c, const mw_header *h, int n)
@@ -397,6 +406,15 @@ int mw_conn_connect(mw_conn *c)
     if (bad) { mw_conn_fail(c, bad, "%s", msg); return 0; }
     /* data sent before connect stays queued in c->out (Workerman does the same) */
     if (c->opt.connect_timeout > 0) mw_conn_deadline(c, c->opt.connect_timeout);
+    c->net.opt.stagger = c->opt.attempt_delay;
+    c->net.opt.bind_len = 0;
+    if (c->opt.bindto[0]) {
+        char err[160];
+        if (mw_net_parse_bind(c->opt.bindto, &c->net.opt.bind, &c->net.opt.bind_len, err, sizeof err) != 0) {
+            mw_conn_fail(c, MW_E_CONNECT_FAIL, "connect %s: bindto %s: %s", what, c->opt.bindto, err);
+            return 0;
+        }
+    }
     int code = mw_net_connect(&c->net, what, host, port, msg, sizeof msg);
     if (code) mw_conn_fail(c, code, "%s", msg);
     return 0;

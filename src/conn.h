@@ -45,7 +45,13 @@ typedef struct mw_conn_opts {
     double connect_timeout;
     double handshake_timeout;
     double close_timeout;      /* closeTimeout: close handshake or final flush */
+    double attempt_delay;      /* happyEyeballsDelay: between connect attempts (RFC 8305) */
+    char bindto[64];           /* the source address ("" none), checked by mw_conn_check_bindto */
 } mw_conn_opts;
+
+/* Whether s is a source address bindto can take ("127.0.0.2", "127.0.0.2:0",
+ * "[::1]:40000"): 0, or -1 with why in err. */
+int mw_conn_check_bindto(const char *s, char *err, size_t cap);
 
 
 /* Which protocol layer serves a URL and which stages it asks for: given by

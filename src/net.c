@@ -30,11 +30,30 @@ static void fail(mw_net *n, int code, const char *fmt, const char *why)
     n->done(n, code, msg);
 }
 
-static void connected(mw_net *n)
+/* Stop and close every attempt but `keep` (-1: all). */
+static void drop_attempts(mw_net *n, int keep)
 {
-    n->peerlen = n->addrs->len[n->addrs->idx];
-    memcpy(&n->peer, &n->addrs->a[n->addrs->idx], n->peerlen);
-    free(n->addrs);
+    mw_net_addrs *ad = n->addrs;
+    if (!ad) return;
+    struct ev_loop *ev = n->loop->ev;
+    if (ev_is_active(&ad->stagger)) ev_timer_stop(ev, &ad->stagger);
+    for (int i = 0; i < ad->idx; i++) {
+        if (i == keep || ad->fd[i] < 0) continue;
+        if (ev_is_active(&ad->w[i])) ev_io_stop(ev, &ad->w[i]);
+        close(ad->fd[i]);
+        ad->fd[i] = -1;
+    }
+}
+
+static void connected(mw_net *n, int i)
+{
+    mw_net_addrs *ad = n->addrs;
+    drop_attempts(n, i);
+    if (ev_is_active(&ad->w[i])) ev_io_stop(n->loop->ev, &ad->w[i]);
+    n->fd = ad->fd[i];
+    n->peerlen = ad->len[i];
+    memcpy(&n->peer, &ad->a[i], n->peerlen);
+    free(ad);
     n->addrs = NULL;
     int one = 1;
     setsockopt(n->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -42,38 +61,95 @@ static void connected(mw_net *n)
     n->done(n, 0, NULL);
 }
 
-static void connect_wait_cb(struct ev_loop *ev, ev_io *w, int revents)
+static void attempt_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)revents;
-    mw_net *n = container_of(w, mw_net, cw);
-    int err = 0;
+    mw_net *n = w->data;
+    mw_net_addrs *ad = n->addrs;
+    int i = (int)(w - ad->w), err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    ev_io_stop(ev, &n->cw);
-    if (err == 0) { connected(n); return; }
+    if (getsockopt(ad->fd[i], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) { connected(n, i); return; }
+    ev_io_stop(ev, w);
+    close(ad->fd[i]);
+    ad->fd[i] = -1;
+    ad->live--;
     mw_net_errno_text(err, n->last_err, sizeof n->last_err);
-    close(n->fd);
-    n->fd = -1;
-    n->addrs->idx++;
-    try_next_addr(n);
+    try_next_addr(n);   /* a failure starts the next address at once */
+}
+
+static void stagger_cb(struct ev_loop *ev, ev_timer *t, int revents)
+{
+    (void)ev; (void)revents;
+    try_next_addr(t->data);
+}
+
+/* The socket for address i, bound to the source address when one is set. */
+static int open_socket(mw_net *n, const struct sockaddr *sa)
+{
+    const mw_net_opts *o = &n->opt;
+    if (o->bind_len && o->bind.ss_family != sa->sa_family) {
+        snprintf(n->last_err, sizeof n->last_err, "bindto is an IPv%d address, the target IPv%d",
+                 o->bind.ss_family == AF_INET6 ? 6 : 4, sa->sa_family == AF_INET6 ? 6 : 4);
+        return -1;
+    }
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { mw_net_errno_text(errno, n->last_err, sizeof n->last_err); return -1; }
+    if (o->bind_len) {
+        int one = 1;
+        /* a fixed source port may be reused at once by the next connect */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)&o->bind, o->bind_len) != 0) {
+            char e[96], ip[INET6_ADDRSTRLEN] = "?";
+            int port = 0;
+            mw_net_errno_text(errno, e, sizeof e);
+            const struct sockaddr_storage *b = &o->bind;
+            if (b->ss_family == AF_INET) {
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)b)->sin_addr, ip, sizeof ip);
+                port = ntohs(((const struct sockaddr_in *)b)->sin_port);
+            } else {
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)b)->sin6_addr, ip, sizeof ip);
+                port = ntohs(((const struct sockaddr_in6 *)b)->sin6_port);
+            }
+            snprintf(n->last_err, sizeof n->last_err, "bindto %s%s%s:%d: %s", b->ss_family == AF_INET6 ? "[" : "",
+                     ip, b->ss_family == AF_INET6 ? "]" : "", port, e);
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
 }
 
 static void try_next_addr(mw_net *n)
 {
     mw_net_addrs *ad = n->addrs;
-    for (; ad && ad->idx < ad->n; ad->idx++) {
-        struct sockaddr *sa = (struct sockaddr *)&ad->a[ad->idx];
-        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) { mw_net_errno_text(errno, n->last_err, sizeof n->last_err); continue; }
-        if (connect(fd, sa, ad->len[ad->idx]) == 0 || errno == EINPROGRESS) {
-            n->fd = fd;
-            ev_io_set(&n->cw, fd, EV_WRITE);
-            ev_io_start(n->loop->ev, &n->cw);
+    for (; ad->idx < ad->n; ad->idx++) {
+        int i = ad->idx;
+        struct sockaddr *sa = (struct sockaddr *)&ad->a[i];
+        int fd = open_socket(n, sa);
+        if (fd < 0) continue;
+        ad->fd[i] = fd;
+        if (connect(fd, sa, ad->len[i]) == 0) { ad->idx++; connected(n, i); return; }
+        if (errno == EINPROGRESS) {
+            ev_io_init(&ad->w[i], attempt_cb, fd, EV_WRITE);
+            ad->w[i].data = n;
+            ev_io_start(n->loop->ev, &ad->w[i]);
+            ad->live++;
+            ad->idx++;
+            /* the next address starts after the stagger unless this one ends first */
+            if (ad->idx < ad->n) {
+                if (ev_is_active(&ad->stagger)) ev_timer_stop(n->loop->ev, &ad->stagger);
+                ev_timer_set(&ad->stagger, n->opt.stagger > 0 ? n->opt.stagger : 0.25, 0);
+                ev_timer_start(n->loop->ev, &ad->stagger);
+            }
             return;
         }
         mw_net_errno_text(errno, n->last_err, sizeof n->last_err);
         close(fd);
+        ad->fd[i] = -1;
     }
+    if (ad->live) return;   /* the last ones are still pending */
+    drop_attempts(n, -1);
     fail(n, MW_E_CONNECT_FAIL, "connect %s: %s", n->last_err[0] ? n->last_err : "no address to connect to");
 }
 
@@ -86,9 +162,57 @@ static void dns_done(void *ud, int status, const struct sockaddr_storage *addrs,
     free(n->addrs);
     n->addrs = calloc(1, sizeof *n->addrs);
     if (!n->addrs) { fail(n, MW_E_CONNECT_FAIL, "connect %s: %s", "out of memory"); return; }
-    n->addrs->n = cnt < MW_NET_MAX_ADDRS ? cnt : MW_NET_MAX_ADDRS;
-    for (int i = 0; i < n->addrs->n; i++) { n->addrs->a[i] = addrs[i]; n->addrs->len[i] = lens[i]; }
+    mw_net_addrs *ad = n->addrs;
+    ad->n = cnt < MW_NET_MAX_ADDRS ? cnt : MW_NET_MAX_ADDRS;
+    for (int i = 0; i < ad->n; i++) { ad->a[i] = addrs[i]; ad->len[i] = lens[i]; ad->fd[i] = -1; }
+    ev_timer_init(&ad->stagger, stagger_cb, 0.25, 0);
+    ad->stagger.data = n;
     try_next_addr(n);
+}
+
+int mw_net_parse_bind(const char *s, struct sockaddr_storage *out, socklen_t *len, char *err, size_t cap)
+{
+    char host[64];
+    const char *port = NULL;
+    size_t hn;
+    memset(out, 0, sizeof *out);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close) { snprintf(err, cap, "unclosed ["); return -1; }
+        hn = (size_t)(close - s - 1);
+        if (close[1] == ':') port = close + 2;
+        else if (close[1]) { snprintf(err, cap, "junk after ]"); return -1; }
+        s++;
+    } else {
+        const char *c1 = strchr(s, ':');
+        if (c1 && !strchr(c1 + 1, ':')) { port = c1 + 1; hn = (size_t)(c1 - s); }
+        else hn = strlen(s);
+    }
+    if (hn == 0 || hn >= sizeof host) { snprintf(err, cap, "expected an IP address, [v6] or either with :port"); return -1; }
+    memcpy(host, s, hn);
+    host[hn] = 0;
+    long p = 0;
+    if (port) {
+        char *end;
+        p = strtol(port, &end, 10);
+        if (!*port || *end || p < 0 || p > 65535) { snprintf(err, cap, "bad port (expected 0..65535)"); return -1; }
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+        *len = sizeof *v6;
+        return 0;
+    }
+    snprintf(err, cap, "%s is not an IP address (bindto takes an address, not a name)", host);
+    return -1;
 }
 
 void mw_net_init(mw_net *n, mw_loop *l, mw_net_done done)
@@ -97,7 +221,6 @@ void mw_net_init(mw_net *n, mw_loop *l, mw_net_done done)
     n->loop = l;
     n->done = done;
     n->fd = -1;
-    ev_io_init(&n->cw, connect_wait_cb, -1, EV_WRITE);
 }
 
 int mw_net_connect(mw_net *n, const char *what, const char *host, int port, char *msg, size_t cap)
@@ -121,8 +244,8 @@ int mw_net_connect(mw_net *n, const char *what, const char *host, int port, char
 
 void mw_net_close(mw_net *n)
 {
-    if (ev_is_active(&n->cw)) ev_io_stop(n->loop->ev, &n->cw);
     if (n->dns_req) { mw_dns_cancel(n->dns_req); n->dns_req = NULL; }
+    drop_attempts(n, -1);
     free(n->addrs);
     n->addrs = NULL;
     if (n->fd >= 0) { close(n->fd); n->fd = -1; }

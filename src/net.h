@@ -14,12 +14,26 @@ typedef struct mw_net mw_net;
  * MW_E_* code (CONNECT_FAIL, DNS_FAIL) with a message naming the target. */
 typedef void (*mw_net_done)(mw_net *n, int err, const char *msg);
 
-/* Addresses being tried while connecting; freed once connected. */
+/* Addresses being tried while connecting (RFC 8305: the next one starts
+ * `stagger` seconds after the last while earlier ones are still pending,
+ * or at once when one fails; the first to connect wins, the others are
+ * closed); freed once connected. */
 typedef struct mw_net_addrs {
     struct sockaddr_storage a[MW_NET_MAX_ADDRS];
     socklen_t len[MW_NET_MAX_ADDRS];
-    int n, idx;
+    int fd[MW_NET_MAX_ADDRS];
+    ev_io w[MW_NET_MAX_ADDRS];
+    ev_timer stagger;
+    int n, idx;                /* idx: the next address to start */
+    int live;                  /* attempts in flight */
 } mw_net_addrs;
+
+/* How a connect goes (the connection's options, read at each connect). */
+typedef struct mw_net_opts {
+    double stagger;            /* seconds between attempts (Happy Eyeballs); <= 0: 0.25 */
+    struct sockaddr_storage bind; /* the source address (bindto); family 0: none */
+    socklen_t bind_len;
+} mw_net_opts;
 
 struct mw_net {
     mw_loop *loop;
@@ -27,7 +41,7 @@ struct mw_net {
     const char *what;          /* the target as messages name it (borrowed: the URL) */
     int fd;                    /* -1 when none */
     int up;                    /* connected: fd may be read and written */
-    ev_io cw;                  /* the connect's wait for writability */
+    mw_net_opts opt;
     struct mw_dns_req *dns_req;
     mw_net_addrs *addrs;       /* while connecting */
     char last_err[128];
@@ -41,6 +55,9 @@ void mw_net_init(mw_net *n, mw_loop *l, mw_net_done done);
  * a message in msg[0..cap) when it could not even start (done will not be
  * called). what is borrowed until done. */
 int mw_net_connect(mw_net *n, const char *what, const char *host, int port, char *msg, size_t cap);
+/* Parse a source address for mw_net_opts.bind: "127.0.0.2", "127.0.0.2:0",
+ * "[::1]:40000", "::1". 0, or -1 with the reason in err. */
+int mw_net_parse_bind(const char *s, struct sockaddr_storage *out, socklen_t *len, char *err, size_t cap);
 /* Stop a connect under way and close the socket; no callback. */
 void mw_net_close(mw_net *n);
 /* > 0 bytes, 0 orderly EOF, MW_IO_AGAIN, MW_IO_ERROR (errno set). */

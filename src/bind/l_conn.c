@@ -346,6 +346,7 @@ static int m_connect(lua_State *L)
     l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
     l_proxy_apply(L, 1, lc->c);
+    l_conn_apply_socket(L, lc);
     if (lc->decl.in_tx) {
         /* a declaration of the reload under way: connected (or matched to a
          * live connection) when the reload commits */
@@ -446,6 +447,7 @@ static int m_reconnect(lua_State *L)
     l_conn_apply_headers(L, lc);
     l_tls_apply(L, 1, lc->c);
     l_proxy_apply(L, 1, lc->c);
+    l_conn_apply_socket(L, lc);
     if (lc->decl.in_tx) { lc->decl.want_connect = 1; lua_pushboolean(L, 1); return 1; }
     mw_conn_reconnect(lc->c, delay);
     set_ended(lc, 0);

@@ -8,6 +8,7 @@
 #include "proto_ws.h"
 #include "tls.h"
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 enum prop {
     P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO, P_CLOSETO,
     P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
-    P_COMPRESSION, P_EXTENSIONS, P_ZLIB,
+    P_COMPRESSION, P_EXTENSIONS, P_ZLIB, P_HEDELAY, P_BINDTO,
 };
 
 static const struct { const char *name; enum prop p; } props[] = {
@@ -27,6 +28,7 @@ static const struct { const char *name; enum prop p; } props[] = {
     {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
     {"bytesWritten", P_BYTESWRITTEN}, {"websocketCompression", P_COMPRESSION},
     {"websocketExtensions", P_EXTENSIONS}, {"websocketCompressionMemory", P_ZLIB},
+    {"happyEyeballsDelay", P_HEDELAY}, {"bindto", P_BINDTO},
 };
 
 /* websocketCompression's table, and how each field reads and writes the
@@ -97,6 +99,8 @@ int l_conn_index(lua_State *L)
         case P_CONNTO: lua_pushnumber(L, o->connect_timeout); return 1;
         case P_HSTO: lua_pushnumber(L, o->handshake_timeout); return 1;
         case P_CLOSETO: lua_pushnumber(L, o->close_timeout); return 1;
+        case P_HEDELAY: lua_pushnumber(L, o->attempt_delay); return 1;
+        case P_BINDTO: if (o->bindto[0]) lua_pushstring(L, o->bindto); else lua_pushnil(L); return 1;
         case P_PINGINT: lua_pushnumber(L, mw_ws_options_get(c)->ping_interval); return 1;
         case P_PINGTO: lua_pushnumber(L, mw_ws_options_get(c)->ping_timeout); return 1;
         case P_WSTYPE: lua_pushstring(L, mw_ws_options_get(c)->binary ? MW_WS_ARRAYBUFFER : MW_WS_BLOB); return 1;
@@ -291,6 +295,21 @@ int l_conn_newindex(lua_State *L)
     case P_CONNTO: mw_conn_options(c)->connect_timeout = check_nonneg(L, k); return 0;
     case P_HSTO: mw_conn_options(c)->handshake_timeout = check_nonneg(L, k); return 0;
     case P_CLOSETO: mw_conn_options(c)->close_timeout = check_nonneg(L, k); return 0;
+    case P_HEDELAY: {
+        double d = check_nonneg(L, k);
+        if (d < 0.01 || d > 2) return raise_at_script(L, "happyEyeballsDelay must be 0.01..2 seconds (RFC 8305: 0.25)");
+        mw_conn_options(c)->attempt_delay = d;
+        return 0;
+    }
+    case P_BINDTO: {
+        char err[160];
+        if (!lua_isnil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+            return raise_at_script(L, "bindto must be a string (string expected, got %s)", type_name(L, 3));
+        const char *v = lua_isnil(L, 3) ? "" : lua_tostring(L, 3);
+        if (*v && mw_conn_check_bindto(v, err, sizeof err) != 0) return raise_at_script(L, "bindto: %s", err);
+        snprintf(mw_conn_options(c)->bindto, sizeof mw_conn_options(c)->bindto, "%s", v);
+        return 0;
+    }
     case P_PINGINT: ws_opts(L, c)->ping_interval = check_nonneg(L, k); return 0;
     case P_PINGTO: ws_opts(L, c)->ping_timeout = check_nonneg(L, k); return 0;
     case P_WSTYPE: {
@@ -325,6 +344,23 @@ int l_conn_newindex(lua_State *L)
     lua_pushvalue(L, 3);
     lua_rawset(L, -3);
     return 0;
+}
+
+/* Workerman's socket context option: context.socket.bindto, read at connect
+ * (over the bindto field when both are set). */
+void l_conn_apply_socket(lua_State *L, l_conn *lc)
+{
+    int top = lua_gettop(L);
+    lua_getiuservalue(L, 1, 1);
+    if (lua_getfield(L, -1, "context") == LUA_TTABLE && lua_getfield(L, -1, "socket") == LUA_TTABLE &&
+        lua_getfield(L, -1, "bindto") != LUA_TNIL) {
+        char err[160];
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "context.socket.bindto must be a string");
+        const char *v = lua_tostring(L, -1);
+        if (mw_conn_check_bindto(v, err, sizeof err) != 0) luaL_error(L, "context.socket.bindto: %s", err);
+        snprintf(mw_conn_options(lc->c)->bindto, sizeof mw_conn_options(lc->c)->bindto, "%s", v);
+    }
+    lua_settop(L, top);
 }
 
 /* Copy conn.headers (a table name -> value) into the C connection. */

@@ -27,4 +27,6 @@ int l_conn_fields(lua_State *L);
 /* Copy conn.headers (the userdata at index 1) into lc's C connection;
  * raises on a malformed table. */
 void l_conn_apply_headers(lua_State *L, l_conn *lc);
+/* context.socket.bindto of the userdata at index 1, when set; raises when bad. */
+void l_conn_apply_socket(lua_State *L, l_conn *lc);
 #endif
