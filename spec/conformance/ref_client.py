@@ -15,7 +15,7 @@ import websockets
 
 async def main(url):
     try:
-        async with websockets.connect(url, max_size=None, compression=None, ping_interval=None,
+        async with websockets.connect(url, max_size=None, ping_interval=None,
                                       close_timeout=3) as ws:
             async for message in ws:       # str for text, bytes for binary
                 await ws.send(message)     # same type back
