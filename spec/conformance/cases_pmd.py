@@ -268,3 +268,39 @@ for s, (what, d) in enumerate(SETS, 1):
 items = [(TEXT, rep_text(64 * KB, 90), False), (BINARY, rep_binary(64 * KB, 91), False)]
 C.ok("13.4.1", "The server answers no extension: repetitive text and binary of 64 KiB are echoed "
      "uncompressed (RSV1 clear)", [msgs(items)], echoes(items))
+
+# 12.9 [extra] RSV1 misuse and broken streams from the server: the client must fail (RFC 7692 6,
+# 6.2; RFC 6455 5.2). Decompression failure has no code of its own: 1002 or 1007.
+hw = b"Hello, compressed world! Hello, compressed world!"
+
+
+def then(*make):
+    """A compressed message, its echo awaited, then the frames built by make(r) in one write."""
+    def step(r):
+        if r.send(r.message(TEXT, hw)) and r.wait_items(1):
+            r.send(b"".join(m(r) for m in make))
+    return step
+
+
+C.fail("12.9.1", "[extra] Compressed text, then a ping with RSV1: echo the text, then fail",
+       [then(lambda r: C.ping(b"p", rsv=4))], [("text", hw)], pmd=D)
+C.fail("12.9.2", "[extra] Compressed text, then a compressed message whose continuation frame also "
+       "has RSV1: fail", [then(lambda r: C.text(r.compressor.message(hw)[:5], fin=False, rsv=4),
+                               lambda r: C.cont(b"\x00", rsv=4))], [("text", hw)], pmd=D)
+C.fail("12.9.3", "[extra] Uncompressed text fragment, then a continuation with RSV1: fail",
+       [then(lambda r: C.text(b"abc", fin=False), lambda r: C.cont(b"def", rsv=4))], [("text", hw)],
+       pmd=D)
+C.fail("12.9.4", "[extra] Compressed text, then close 1000 with RSV1: fail with 1002 rather than a "
+       "normal close reply", [then(lambda r: C.frame(C.CLOSE, C.close_payload(1000), rsv=4))],
+       [("text", hw)], pmd=D)
+C.fail("12.9.5", "[extra] Compressed text, then an RSV1 message that is no DEFLATE stream (block "
+       "type 3, reserved): fail with 1002 or 1007",
+       [then(lambda r: C.text(b"\xff\xff\xff\xff", rsv=4))], [("text", hw)], codes=(1002, 1007), pmd=D)
+C.fail("12.9.6", "[extra] A compressed message whose first match reaches back before the start of "
+       "the stream: fail with 1002 or 1007",
+       [lambda r: r.send(C.text(bytes.fromhex("020200"), rsv=4))],
+       codes=(1002, 1007), pmd=D)
+C.fail("12.9.7", "[extra] Compressed text, then a compressed text message that inflates to invalid "
+       "UTF-8 (κόσμε + U+D800): 1007, no echo of it",
+       [then(lambda r: r.message(TEXT, C.H("cebae1bdb9cf83cebcceb5eda080") + b"edited"))],
+       [("text", hw)], codes=(1007,), pmd=D)
