@@ -50,6 +50,16 @@ class Deflate:
         return s
 
 
+def header_values(head, name):
+    """Every value of header `name` (lowercase) in a request head."""
+    out = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        n, sep, v = line.partition(":")
+        if sep and n.strip().lower() == name:
+            out.append(v.strip())
+    return out
+
+
 def parse_extensions(values):
     """Sec-WebSocket-Extensions field values -> [(name, {param: value or True})], lowercased
     names. Quoted values are unquoted (RFC 6455 9.1)."""

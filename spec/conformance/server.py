@@ -26,6 +26,7 @@ import threading
 import time
 
 import pmd
+from utf8 import utf8_error_index  # noqa: F401  (cases.py imports it from here)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -87,43 +88,6 @@ def close_payload(code=None, reason=b""):
 
 def close_frame(code=None, reason=b"", **kw):
     return frame(CLOSE, close_payload(code, reason), **kw)
-
-
-# --------------------------------------------------------------------------- UTF-8
-
-def utf8_error_index(data):
-    """Streaming UTF-8 validation (Unicode table 3-7, RFC 3629).
-    Returns None when `data` is complete, well-formed UTF-8; otherwise the index of the first
-    byte at which a byte-at-a-time validator must reject it, or len(data) when the only problem
-    is a sequence truncated by the end of the data."""
-    need = 0
-    lo, hi = 0x80, 0xBF
-    for i, b in enumerate(data):
-        if need == 0:
-            if b < 0x80:
-                continue
-            if 0xC2 <= b <= 0xDF:
-                need, lo, hi = 1, 0x80, 0xBF
-            elif b == 0xE0:
-                need, lo, hi = 2, 0xA0, 0xBF
-            elif 0xE1 <= b <= 0xEC or 0xEE <= b <= 0xEF:
-                need, lo, hi = 2, 0x80, 0xBF
-            elif b == 0xED:
-                need, lo, hi = 2, 0x80, 0x9F
-            elif b == 0xF0:
-                need, lo, hi = 3, 0x90, 0xBF
-            elif 0xF1 <= b <= 0xF3:
-                need, lo, hi = 3, 0x80, 0xBF
-            elif b == 0xF4:
-                need, lo, hi = 3, 0x80, 0x8F
-            else:
-                return i
-        else:
-            if not lo <= b <= hi:
-                return i
-            need -= 1
-            lo, hi = 0x80, 0xBF
-    return len(data) if need else None
 
 
 def valid_close_code_to_send(code):
@@ -426,16 +390,6 @@ def check_handshake(head, port):
     return path, key, errors
 
 
-def header_values(head, name):
-    """Every value of header `name` (lowercase) in a request head."""
-    out = []
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        n, sep, v = line.partition(":")
-        if sep and n.strip().lower() == name:
-            out.append(v.strip())
-    return out
-
-
 def accept_value(key):
     return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
 
@@ -731,7 +685,7 @@ class Server:
             s.close()
             return
         path, key, errors = check_handshake(head, self.port)
-        offered = header_values(head, "sec-websocket-extensions")
+        offered = pmd.header_values(head, "sec-websocket-extensions")
         case_id = path[len("/case/"):] if path and path.startswith("/case/") else None
         case = self.cases.get(case_id)
         if case is None:
