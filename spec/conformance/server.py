@@ -10,6 +10,11 @@ the closing handshake itself, or waiting for the client to fail the connection),
 TCP connection, and hands the record to `evaluate()`, which turns it into a list of problems
 (empty list: strict pass).
 
+permessage-deflate (RFC 7692, sections 12 and 13): a case with `pmd` answers the client's offer
+with those parameters (after checking the offer allows them), compresses what the case sends
+through Runner.message, and `assemble()` inflates the client's RSV1 messages with the agreed
+client window (pmd.Decompressor); without an agreed extension any RSV bit is a violation.
+
 Standalone use (for poking at one client by hand):
     /usr/bin/python3 server.py --port 9001
     moonwire echo_client.lua ws://127.0.0.1:9001/case/6.4.1
