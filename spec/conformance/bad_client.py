@@ -9,7 +9,10 @@ MODE:
   window15      compresses with a 15-bit window whatever client_max_window_bits was agreed
   keep-context  keeps its compression context even under client_no_context_takeover
   rsv1-cont     sends each message in 2 fragments with RSV1 set on both (RFC 7692 6: only the
-                first frame of a message may carry it)"""
+                first frame of a message may carry it)
+  split         nothing wrong: each message in 2 fragments, RSV1 on the first only (the
+                server's decoding of fragmented compressed messages; passes what ref_client.py
+                passes)"""
 
 import asyncio
 import dataclasses
@@ -44,7 +47,7 @@ async def main(url):
     try:
         async with websockets.connect(url, max_size=None, ping_interval=None, close_timeout=3) as ws:
             async for message in ws:
-                if MODE == "rsv1-cont" and len(message) >= 2:
+                if MODE in ("rsv1-cont", "split") and len(message) >= 2:
                     h = len(message) // 2
                     await ws.send(iter([message[:h], message[h:]]))
                 else:
