@@ -7,6 +7,8 @@ with its compression bent one way:
 
 MODE:
   window15      compresses with a 15-bit window whatever client_max_window_bits was agreed
+  window+1      compresses with a window one bit larger than agreed (9 when 8 was agreed: what
+                zlib before 1.2.9 silently did with 8)
   keep-context  keeps its compression context even under client_no_context_takeover
   rsv1-cont     sends each message in 2 fragments with RSV1 set on both (RFC 7692 6: only the
                 first frame of a message may carry it)
@@ -29,6 +31,8 @@ _encode = pmd.PerMessageDeflate.encode
 def bent_init(self, remote_nct, local_nct, remote_bits, local_bits, settings=None):
     if MODE == "window15":
         local_bits = 15
+    if MODE == "window+1":
+        local_bits = min(15, local_bits + 1)
     if MODE == "keep-context":
         local_nct = False
     _init(self, remote_nct, local_nct, remote_bits, local_bits, settings or {})

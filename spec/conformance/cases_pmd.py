@@ -211,11 +211,22 @@ pmd_ok("12.8.5", "Empty messages, compressed and uncompressed, text and binary",
 # =========================================================================== 13 parameters
 
 
+def probe_distance(bits):
+    """How far back the probe repeats its content: beyond the window and the decoder's slack
+    (pmd.OUTPUT_STEP), and within reach of a zlib compressor with a window one bit larger, whose
+    longest distance is 2^(bits+1) - 262 (zlib's MAX_DIST). For 8 bits that reach is 250, inside
+    the window: a 9-bit zlib stream is a valid 8-bit one, so 8 uses 1.5 windows (for a client
+    with a still larger window)."""
+    if bits == 15:
+        return 20000
+    return 3 * (1 << bits) // 2 if bits == 8 else 5 * (1 << bits) // 4
+
+
 def probe(bits, seed):
-    """Messages whose repeated content lies 1.5 windows back: a client compressing with a larger
-    window than `bits` refers to it, and the server's decoder (that window) fails; within the
-    agreed window there is nothing to refer to. Then ordinary text."""
-    n = 3 * (1 << bits) // 2 if bits < 15 else 20000
+    """Messages whose repeated content lies probe_distance() back: a client compressing with a
+    larger window than `bits` refers to it, and the server's decoder (that window) fails; within
+    the agreed window there is nothing to refer to. Then ordinary text."""
+    n = probe_distance(bits)
     x, x2 = random_binary(n, seed), random_binary(n, seed + 1)
     return [(BINARY, x), (BINARY, x), (BINARY, x2 + x2), (TEXT, json_text(8 * KB, seed + 2)),
             (TEXT, rep_text(20 * KB, seed + 3))]
@@ -227,7 +238,8 @@ for cb in range(8, 16):
         k += 1
         d = Deflate(client_bits=cb, server_bits=sb)
         pmd_ok("13.1.%d" % k, "client_max_window_bits=%d, server_max_window_bits=%d: probe messages "
-               "(content repeated 1.5 client windows back), JSON-like and repetitive text" % (cb, sb),
+               "(random content repeated %d octets back), JSON-like and repetitive text"
+               % (cb, sb, probe_distance(cb)),
                probe(cb, 100 * k), d, need_compressed=cb >= 9)
 
 
