@@ -316,3 +316,12 @@ C.fail("12.9.7", "[extra] Compressed text, then a compressed text message that i
        "UTF-8 (κόσμε + U+D800): 1007, no echo of it",
        [then(lambda r: r.message(TEXT, C.H("cebae1bdb9cf83cebcceb5eda080") + b"edited"))],
        [("text", hw)], codes=(1007,), pmd=D)
+
+# 13.4.2-3 the same parameters spelled another way (RFC 6455 9.1: a value may be a quoted-string;
+# optional whitespace around ";" and "=")
+for i, (spelled, d) in enumerate([
+        ('permessage-deflate;client_max_window_bits="10";server_max_window_bits="12"', (10, 12)),
+        ('permessage-deflate ;\tclient_max_window_bits = 11 ; client_no_context_takeover', (11, None))], 2):
+    dd = Deflate(client_bits=d[0], server_bits=d[1], client_nct="no_context" in spelled, spelled=spelled)
+    pmd_ok("13.4.%d" % i, "The answer %r: probe messages" % spelled, probe(d[0], 900 + i), dd,
+           need_compressed=True)

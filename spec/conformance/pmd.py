@@ -25,9 +25,11 @@ class Deflate:
     side then uses up to 15). The client offered `client_max_window_bits` without a value, so
     the answer may name it; everything else RFC 7692 lets a server add unsolicited."""
 
-    def __init__(self, client_bits=None, server_bits=None, server_nct=False, client_nct=False):
+    def __init__(self, client_bits=None, server_bits=None, server_nct=False, client_nct=False,
+                 spelled=None):
         self.client_bits_param, self.server_bits_param = client_bits, server_bits
         self.server_nct, self.client_nct = server_nct, client_nct
+        self.spelled = spelled      # the same answer written another way (quoted values, spacing)
 
     @property
     def client_bits(self):
@@ -38,6 +40,8 @@ class Deflate:
         return self.server_bits_param or 15
 
     def answer(self):
+        if self.spelled:
+            return self.spelled
         s = "permessage-deflate"
         if self.server_bits_param:
             s += "; server_max_window_bits=%d" % self.server_bits_param
