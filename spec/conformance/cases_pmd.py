@@ -16,13 +16,14 @@ client_no_context_takeover; the echoed bytes must equal what was sent.
   12.6       fragmented compressed messages, split writes
   12.7       1000 messages in a row
   12.8       uncompressed server messages (RSV1 clear) on a compressed connection
+  12.9       [extra] RSV1 misuse and broken streams from the server: the client must fail
 13 (parameters)
   13.1       every client window x server window, 8..15 (probe messages: a larger window than
              agreed makes the case fail)
   13.2       context takeover on/off in each direction (a client that keeps its context under
              client_no_context_takeover makes the case fail)
   13.3.s.i   4 parameter sets x 8 message sizes
-  13.4       no extension agreed: no RSV1 from the client
+  13.4       no extension agreed (no RSV1 from the client); answers spelled another way
 """
 
 import random
