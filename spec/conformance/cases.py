@@ -37,7 +37,7 @@ from server import (BINARY, CLOSE, CONT, PING, PONG, TEXT, ITEMS_WAIT, close_pay
 class Case:
     def __init__(self, id, desc, steps, expect=(), alt=(), end="normal", codes=(1000,),
                  may_drop=None, timeout=6.0, settle=0.1, items_wait=ITEMS_WAIT, tcp_first=None,
-                 ordered=True):
+                 ordered=True, pmd=None, need_compressed=False):
         self.id = id
         self.desc = desc
         self.steps = list(steps)
@@ -54,10 +54,18 @@ class Case:
         # drop TCP itself, RFC 6455 7.1.7)
         self.tcp_first = tcp_first or ("any" if end == "fail" else "server")
         self.ordered = ordered
+        # permessage-deflate (sections 12, 13): the server's answer (a pmd.Deflate; None: no
+        # extension agreed, so RSV1 from the client is a violation), and whether the client must
+        # compress at least one message (cases that test its window or its context takeover)
+        self.pmd = pmd
+        self.need_compressed = need_compressed
 
     def expectation(self):
         from server import describe_codes, describe_items
         s = "client sends %s" % describe_items(self.expect)
+        if self.pmd:
+            s = "server answers %r; %s%s" % (self.pmd.answer(), s, ", at least one compressed"
+                                             if self.need_compressed else "")
         for a in self.alt:
             s += " (or %s)" % describe_items(a)
         if self.end == "fail":
@@ -720,6 +728,9 @@ p = payload_of(16 * MB, "binary")
 ok("10.1.2", "[extra] Binary message of 16 MiB in fragments of 65535 octets, echoed whole",
    frag_steps(p, 65535, BINARY), [("binary", p)], timeout=20, items_wait=15.0)
 
+# =========================================================================== 12, 13 compression
+
+import cases_pmd  # noqa: E402,F401  (sections 12 and 13, permessage-deflate, add to CASES)
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "duplicate case ids"

@@ -6,7 +6,8 @@
 
 For every selected case the client command is run with the case URL appended
 (ws://127.0.0.1:PORT/case/<id>). Prints one line per case, then exactly
-"N passed, N failed"; exits 1 if anything failed (2 on usage errors)."""
+"N passed, N failed"; exits 1 if anything failed (2 on usage errors); with --expect-fail,
+exits 1 if anything passed."""
 
 import argparse
 import concurrent.futures
@@ -99,6 +100,9 @@ def main():
     ap.add_argument("--filter", default="", help="comma-separated case ids, id prefixes or globs")
     ap.add_argument("--jobs", type=int, default=4, help="cases run in parallel (default 4)")
     ap.add_argument("--list", action="store_true", help="list the selected cases and expectations")
+    ap.add_argument("--expect-fail", action="store_true",
+                    help="succeed only if every selected case fails (to check that the suite catches "
+                    "a deliberately wrong client, bad_client.py)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show client stderr for failures")
     args = ap.parse_args()
 
@@ -133,6 +137,8 @@ def main():
     srv.stop()
     print("# %d cases in %.1fs with %d jobs" % (len(selected), time.monotonic() - t0, args.jobs))
     print("%d passed, %d failed" % (passed, failed))
+    if args.expect_fail:
+        return 1 if passed else 0
     return 1 if failed else 0
 
 

@@ -10,6 +10,11 @@ the closing handshake itself, or waiting for the client to fail the connection),
 TCP connection, and hands the record to `evaluate()`, which turns it into a list of problems
 (empty list: strict pass).
 
+permessage-deflate (RFC 7692, sections 12 and 13): a case with `pmd` answers the client's offer
+with those parameters (after checking the offer allows them), compresses what the case sends
+through Runner.message, and `assemble()` inflates the client's RSV1 messages with the agreed
+client window (pmd.Decompressor); without an agreed extension any RSV bit is a violation.
+
 Standalone use (for poking at one client by hand):
     /usr/bin/python3 server.py --port 9001
     moonwire echo_client.lua ws://127.0.0.1:9001/case/6.4.1
@@ -24,6 +29,9 @@ import struct
 import sys
 import threading
 import time
+
+import pmd
+from utf8 import utf8_error_index  # noqa: F401  (cases.py imports it from here)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -87,43 +95,6 @@ def close_frame(code=None, reason=b"", **kw):
     return frame(CLOSE, close_payload(code, reason), **kw)
 
 
-# --------------------------------------------------------------------------- UTF-8
-
-def utf8_error_index(data):
-    """Streaming UTF-8 validation (Unicode table 3-7, RFC 3629).
-    Returns None when `data` is complete, well-formed UTF-8; otherwise the index of the first
-    byte at which a byte-at-a-time validator must reject it, or len(data) when the only problem
-    is a sequence truncated by the end of the data."""
-    need = 0
-    lo, hi = 0x80, 0xBF
-    for i, b in enumerate(data):
-        if need == 0:
-            if b < 0x80:
-                continue
-            if 0xC2 <= b <= 0xDF:
-                need, lo, hi = 1, 0x80, 0xBF
-            elif b == 0xE0:
-                need, lo, hi = 2, 0xA0, 0xBF
-            elif 0xE1 <= b <= 0xEC or 0xEE <= b <= 0xEF:
-                need, lo, hi = 2, 0x80, 0xBF
-            elif b == 0xED:
-                need, lo, hi = 2, 0x80, 0x9F
-            elif b == 0xF0:
-                need, lo, hi = 3, 0x90, 0xBF
-            elif 0xF1 <= b <= 0xF3:
-                need, lo, hi = 3, 0x80, 0xBF
-            elif b == 0xF4:
-                need, lo, hi = 3, 0x80, 0x8F
-            else:
-                return i
-        else:
-            if not lo <= b <= hi:
-                return i
-            need -= 1
-            lo, hi = 0x80, 0xBF
-    return len(data) if need else None
-
-
 def valid_close_code_to_send(code):
     """Codes an endpoint may put in a Close frame (RFC 6455 7.4.1/7.4.2 and the IANA registry):
     1000-1003, 1007-1014, and 3000-4999. 1004-1006 and 1015 must never be sent, the rest of
@@ -167,6 +138,8 @@ class Record:
         self.notes = []
         self.done = threading.Event()
         self.connections = 0
+        self.pmd = None             # pmd.Deflate when permessage-deflate was agreed
+        self.compressed = 0         # client messages that came compressed (RSV1), set by assemble()
 
     # -- used by the reader thread
     def add_frame(self, f):
@@ -217,6 +190,16 @@ class Runner:
 
     def __init__(self, sock, rec, case):
         self.sock, self.rec, self.case = sock, rec, case
+        self.compressor = pmd.Compressor(rec.pmd) if rec.pmd else None
+
+    def message(self, opcode, payload, compress=True, frag=None):
+        """The frames of one data message: compressed with the connection's compressor (RSV1
+        on the first frame only) unless compress is false, in fragments of `frag` octets."""
+        data = self.compressor.message(payload) if compress else payload
+        size = frag or max(1, len(data))
+        pieces = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+        return b"".join(frame(opcode if i == 0 else CONT, p, fin=(i == len(pieces) - 1),
+                              rsv=(4 if compress and i == 0 else 0)) for i, p in enumerate(pieces))
 
     def send(self, data, label=None):
         if self.rec.eof_t is not None:
@@ -435,7 +418,8 @@ def describe_payload(p, kind=None):
 def describe_item(item):
     kind, payload = item
     verb = {"text": "echo of text", "binary": "echo of binary", "pong": "pong",
-            "ping": "ping", "partial": "partial (unfinished) message"}.get(kind, kind)
+            "ping": "ping", "partial": "partial (unfinished) message",
+            "undecodable": "undecodable compressed message"}.get(kind, kind)
     return "%s %s" % (verb, describe_payload(payload, kind))
 
 
@@ -463,6 +447,9 @@ def assemble(rec):
     after = []
     msg_kind = None
     msg = []
+    inflater = pmd.Decompressor(rec.pmd) if rec.pmd else None
+    compressed = False
+    rec.compressed = 0
     for i, f in enumerate(rec.frames):
         name = OPNAMES.get(f.opcode, "opcode %d" % f.opcode)
         if close is not None:
@@ -470,8 +457,11 @@ def assemble(rec):
             continue
         if not f.masked:
             problems.append("client frame #%d (%s) is not masked" % (i + 1, name))
-        if f.rsv:
+        if f.rsv and (inflater is None or f.rsv != 4):
             problems.append("client frame #%d (%s) has RSV bits %d" % (i + 1, name, f.rsv))
+        elif f.rsv and f.opcode not in (TEXT, BINARY):
+            problems.append("client frame #%d (%s) has RSV1 set: permessage-deflate allows it only on the "
+                            "first frame of a data message (RFC 7692 6)" % (i + 1, name))
         if not f.minimal:
             problems.append("client frame #%d (%s) does not use the minimal length encoding" % (i + 1, name))
         if f.opcode >= 8:
@@ -494,6 +484,7 @@ def assemble(rec):
                 problems.append("client started a new %s message inside an unfinished fragmented message" % name)
             msg_kind = "text" if f.opcode == TEXT else "binary"
             msg = [f.payload]
+            compressed = inflater is not None and f.rsv == 4
         elif f.opcode == CONT:
             if msg_kind is None:
                 problems.append("client sent a continuation frame without a message to continue")
@@ -504,6 +495,18 @@ def assemble(rec):
             continue
         if f.fin:
             data = b"".join(msg)
+            if compressed:
+                rec.compressed += 1
+                try:
+                    data = inflater.message(data)
+                except pmd.zlib.error as e:
+                    problems.append("client message #%d (compressed, %d octets) does not inflate with the "
+                                    "agreed %d-bit window%s: %s" % (
+                                        len(items) + 1, len(data), inflater.bits,
+                                        " and no context takeover" if inflater.fresh else "", e))
+                    items.append(("undecodable", data))
+                    msg_kind, msg = None, []
+                    continue
             if msg_kind == "text" and utf8_error_index(data) is not None:
                 problems.append("client sent a text message that is not valid UTF-8")
             items.append((msg_kind, data))
@@ -600,6 +603,9 @@ def evaluate(case, rec, port=None):
                     and rec.eof_t < rec.server_fin_t:
                 problems.append("client closed TCP before the server did (RFC 6455 7.1.1: the server "
                                 "closes the TCP connection first)")
+    if case.need_compressed and rec.compressed == 0:
+        problems.append("client sent no compressed message; this case tests its compressor (window or "
+                        "context takeover), so it must compress at least one")
     if after:
         problems.append("client sent %d frame(s) after its close frame (%s)"
                         % (len(after), ", ".join(OPNAMES.get(f.opcode, str(f.opcode)) for f in after)))
@@ -684,6 +690,7 @@ class Server:
             s.close()
             return
         path, key, errors = check_handshake(head, self.port)
+        offered = pmd.header_values(head, "sec-websocket-extensions")
         case_id = path[len("/case/"):] if path and path.startswith("/case/") else None
         case = self.cases.get(case_id)
         if case is None:
@@ -702,6 +709,9 @@ class Server:
             return
         rec.request = head
         rec.t0 = time.monotonic()
+        why = case.pmd and pmd.offer_problem(offered, case.pmd)
+        if why:
+            errors.append(why)
         if errors:
             rec.handshake_errors = errors
             s.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -711,8 +721,10 @@ class Server:
                 self.on_done(case, rec)
             return
         rec.early_data = rest
+        rec.pmd = case.pmd
+        ext = "Sec-WebSocket-Extensions: %s\r\n" % case.pmd.answer() if case.pmd else ""
         s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n\r\n" % accept_value(key)).encode())
+                   "Sec-WebSocket-Accept: %s\r\n%s\r\n" % (accept_value(key), ext)).encode())
         reader = threading.Thread(target=_reader, args=(s, rec, b""), daemon=True)
         reader.start()
         try:
