@@ -25,6 +25,8 @@ static void deadline_cb(mw_timer *t, void *ud);
 static void reconnect_cb(mw_timer *t, void *ud);
 static void net_done(mw_net *n, int err, const char *msg);
 static void trim_cb(mw_timer *t, void *ud);
+static void go_home(mw_conn *c);
+static void shut_io(mw_conn *c);
 
 const char *mw_conn_status_name(int s)
 {
@@ -55,6 +57,7 @@ mw_conn *mw_conn_new(mw_loop *l, const char *url, const mw_layers *layers,
     c->status = MW_ST_INITIAL;
     mw_net_init(&c->net, l, net_done);
     c->proto = layers->proto_for_scheme(c->url.scheme);
+    c->layers = layers;
     c->task.run = conn_task;
     mw_buf_init(&c->in);
     mw_buf_init(&c->out);
@@ -125,6 +128,77 @@ static void use_next_url(mw_conn *c)
     c->next_url = NULL;
 }
 
+/* Back to the URL before a redirect chain (not connected). */
+static void go_home(mw_conn *c)
+{
+    if (c->home) {
+        mw_url_free(&c->url);
+        free(c->url_str);
+        c->url = c->home->url;
+        c->url_str = c->home->str;
+        free(c->home);
+        c->home = NULL;
+    }
+    if (c->redirect_tls) {
+        const mw_stage_vt *sv = c->layers->stage_for_url(&(mw_url){ .tls = 1 });
+        mw_stage *s = sv ? mw_conn_stage(c, sv, 0) : NULL;
+        if (s) s->enabled = 0;
+        c->redirect_tls = 0;
+    }
+    free(c->chain);
+    c->chain = NULL;
+    c->redirects = 0;
+}
+
+int mw_conn_redirect(mw_conn *c, const char *url, char *err, size_t cap)
+{
+    mw_url u;
+    if (mw_url_parse(url, strlen(url), &u, err, cap) != 0) return -1;
+    if (c->layers->proto_for_scheme(u.scheme) != c->proto) {
+        snprintf(err, cap, "%s is not served by the same protocol", url);
+        mw_url_free(&u);
+        return -1;
+    }
+    size_t cl = c->chain ? strlen(c->chain) : strlen(c->url_str);
+    char *s = strdup(url), *chain = malloc(cl + strlen(url) + 5);
+    struct mw_next_url *home = c->home ? NULL : malloc(sizeof *home);
+    if (!s || !chain || (!c->home && !home)) {
+        free(s); free(chain); free(home); mw_url_free(&u);
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    sprintf(chain, "%s -> %s", c->chain ? c->chain : c->url_str, url);
+    free(c->chain);
+    c->chain = chain;
+    if (home) {
+        home->url = c->url;
+        home->str = c->url_str;
+        c->home = home;
+    } else {
+        mw_url_free(&c->url);
+        free(c->url_str);
+    }
+    c->url = u;
+    c->url_str = s;
+    c->redirects++;
+    const mw_stage_vt *sv = c->layers->stage_for_url(&u);
+    mw_stage *st = sv ? mw_conn_stage(c, sv, 1) : NULL;
+    if (st && !st->enabled) { st->enabled = 1; c->redirect_tls = 1; }
+    /* the next session at once, quietly: no onClose between the hops */
+    shut_io(c);
+    mw_buf_clear(&c->in);
+    mw_buf_clear(&c->out);
+    c->gen++;
+    c->status = MW_ST_CLOSED;
+    c->redirecting = 1;
+    mw_conn_connect(c);
+    c->redirecting = 0;
+    return 0;
+}
+
+int mw_conn_redirects(const mw_conn *c) { return c->redirects; }
+const char *mw_conn_redirect_chain(const mw_conn *c) { return c->chain; }
+
 int mw_conn_take_url(mw_conn *dst, mw_conn *src)
 {
     if (src->proto != dst->proto) return -1;
@@ -176,6 +250,7 @@ void mw_conn_free(mw_conn *c)
     while (c->errs) { mw_err_ev *e = c->errs; c->errs = e->next; free(e); }
     mw_buf_free(&c->in);
     mw_buf_free(&c->out);
+    go_home(c);
     mw_url_free(&c->url);
     free(c->url_str);
     drop_next_url(c);
@@ -380,6 +455,7 @@ int mw_conn_connect(mw_conn *c)
         if (c->proto->reset) c->proto->reset(c);
     }
     mw_timer_stop(&c->reconnect_timer);
+    if (!c->redirecting && (c->home || c->redirects)) go_home(c);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
     /* the stages are chosen per connect: `transport` may change between,
      * and a stage may take part for some URLs only (a proxy's no_proxy) */

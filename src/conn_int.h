@@ -148,6 +148,12 @@ struct mw_conn {
     /* A hot reload's new URL, taken at the next connect while the current
      * socket stays on url (NULL: none); same protocol layer as url. */
     struct mw_next_url { char *str; mw_url url; } *next_url; /* heap: rare, and an mw_url is ~280 B */
+    /* A redirect chain under way: the URL before it (restored at the next
+     * connect that is not a redirect's), the hops so far and their names. */
+    struct mw_next_url *home;
+    int redirects, redirecting, redirect_tls;
+    char *chain;               /* "ws://a/ -> ws://b/" */
+    const mw_layers *layers;
     mw_stage *stages[MW_MAX_STAGES]; /* attached, in attach order */
     int nstages;
     mw_stage *stack[MW_MAX_STAGES];  /* the current session's, lowest first */
@@ -210,6 +216,15 @@ int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind);
 void mw_conn_want_flush(mw_conn *c);
 /* Close the socket now without an error (graceful end reached). */
 void mw_conn_teardown(mw_conn *c);
+/* The handshake was redirected to url (absolute, same protocol layer):
+ * this session ends without an event and the next begins at url at once;
+ * the URL before the chain comes back at the next connect the script or a
+ * reconnect makes. 0, or -1 with why in err (then nothing changed). */
+int mw_conn_redirect(mw_conn *c, const char *url, char *err, size_t cap);
+/* The hops of the redirect chain under way (0: none), and its URLs
+ * ("ws://a/ -> ws://b/", NULL: none). */
+int mw_conn_redirects(const mw_conn *c);
+const char *mw_conn_redirect_chain(const mw_conn *c);
 /* Restart the deadline timer; after <= 0 stops it. */
 void mw_conn_deadline(mw_conn *c, double after);
 

@@ -139,6 +139,7 @@ static int conf_copy(mw_conn *dst, const mw_conn *src)
     f->o.ping_timeout = so->ping_timeout;
     f->o.binary = so->binary;
     f->o.deflate = so->deflate;
+    f->o.follow_redirects = so->follow_redirects;
     if (mw_str_set(&f->o.origin, so->origin) != 0) return -1;
     return mw_str_set(&f->o.protocols, so->protocols);
 }
@@ -158,6 +159,7 @@ typedef struct ws_state {
     mw_timer trim;
     uint64_t read_at_trim, written_at_trim;
     int ping_skipped;  /* the ping pong_wait waits after was not sent (queue full) */
+    char *redirect;    /* the handshake was redirected here: the next hop */
     /* The latest ping whose pong was held back past maxSendBufferSize (RFC
      * 6455 5.5.3: only the most recent ping needs its pong): answered once
      * the queue drains below the limit, or just before our close frame. */
@@ -172,6 +174,7 @@ static void ws_state_free(ws_state *st)
     mw_timer_stop(&st->pong_wait);
     mw_timer_stop(&st->trim);
     ws_client_free(&st->ws);
+    free(st->redirect);
     free(st);
 }
 
@@ -317,6 +320,39 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     return stop_flag(c, gen);
 }
 
+/* A 3xx answer: 1 when the handshake goes on at its Location (the next hop
+ * is in st->redirect), else 0 with why[0] set when following it was refused
+ * (why[0] == 0: not a redirect to follow, the answer is the error). */
+static int redirect_or_why(mw_conn *c, const ws_conf *f, ws_state *st, char *why, size_t cap)
+{
+    why[0] = 0;
+    int s = f->refused;
+    if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) return 0;
+    if (f->o.follow_redirects <= 0) return 0;
+    const char *loc = ws_client_location(&st->ws);
+    char to[2048], err[160];
+    if (!loc) {
+        snprintf(why, cap, "answer %d has no Location to follow", s);
+        return 0;
+    }
+    if (mw_url_resolve(&c->url, loc, to, sizeof to, err, sizeof err) != 0) {
+        snprintf(why, cap, "answer %d to Location %.200s: %s", s, loc, err);
+        return 0;
+    }
+    if (c->url.scheme == MW_SCHEME_WSS && strncmp(to, "wss://", 6) != 0) {
+        snprintf(why, cap, "answer %d to %.300s refused: a redirect from wss:// to ws:// would drop TLS", s, to);
+        return 0;
+    }
+    if (mw_conn_redirects(c) >= f->o.follow_redirects) {
+        snprintf(why, cap, "answer %d to %.300s: too many redirects (followRedirects = %d)", s, to,
+                 f->o.follow_redirects);
+        return 0;
+    }
+    free(st->redirect);
+    st->redirect = strdup(to);
+    return st->redirect != NULL;
+}
+
 static void on_fail(void *ud, int err, const char *msg)
 {
     mw_conn *c = ud;
@@ -329,7 +365,12 @@ static void on_fail(void *ud, int err, const char *msg)
     ws_conf *f = conf(c);
     ws_state *st = c->proto_state;
     if (f && st) f->refused = ws_client_refusal(&st->ws, &f->retry_after);
-    mw_conn_error(c, mw_err_kind(mw_err_from_ws(err)), "websocket handshake with %s failed: %s", c->url_str, msg);
+    char why[512] = "";
+    if (f && st && err == WS_E_HS_STATUS && redirect_or_why(c, f, st, why, sizeof why)) return;
+    const char *chain = mw_conn_redirect_chain(c);
+    if (why[0]) msg = why;
+    mw_conn_error(c, mw_err_kind(mw_err_from_ws(err)), "websocket handshake with %s failed: %s%s%s%s", c->url_str, msg,
+                  chain ? " (redirects: " : "", chain ? chain : "", chain ? ")" : "");
 }
 
 /* ---- protocol hooks ---- */
@@ -477,6 +518,29 @@ static int ws_start(mw_conn *c)
     return 0;
 }
 
+/* The next hop of a redirect: a new session at st->redirect, which keeps
+ * the messages sent before the handshake (in the engine's queue). */
+static void follow(mw_conn *c, ws_state *st)
+{
+    char *to = st->redirect, err[256];
+    st->redirect = NULL;
+    mw_buf carry;
+    mw_buf_init(&carry);
+    const char *q;
+    size_t qn = ws_client_unsent(&st->ws, &q);
+    int ok = mw_buf_append(&carry, q, qn) == 0;
+    if (!ok || mw_conn_redirect(c, to, err, sizeof err) != 0) {
+        mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket handshake with %s: redirect to %s failed: %s", c->url_str, to,
+                     ok ? err : "out of memory");
+    } else if (carry.len) {
+        ws_state *next = state(c);
+        if (!next || ws_client_send_raw(&next->ws, mw_buf_head(&carry), carry.len, &c->out) != 0)
+            mw_conn_fail(c, MW_E_HANDSHAKE_FAIL, "websocket %s: out of memory", c->url_str);
+    }
+    free(to);
+    mw_buf_free(&carry);
+}
+
 static void ws_input(mw_conn *c)
 {
     ws_state *st = c->proto_state;
@@ -495,6 +559,7 @@ static void ws_input(mw_conn *c)
         return;
     }
     if (c->gen != gen) return;
+    if (n < 0 && st->redirect) { follow(c, st); return; }
     if (n < 0) {
         mw_buf_clear(&c->in);
         if (c->status == MW_ST_CONNECTING || ws_err_is_handshake((int)n) || !c->out.len) {

@@ -46,6 +46,7 @@ typedef struct mw_ws_opts {
     char *origin;              /* websocketOrigin, NULL: no Origin */
     char *protocols;           /* websocketClientProtocol as offered, NULL: none */
     mw_ws_deflate deflate;     /* websocketCompression */
+    int follow_redirects;      /* followRedirects: how many 3xx answers to follow */
 } mw_ws_opts;
 
 /* Set the events of c; nothing on a connection that is not ws://. 0, or -1

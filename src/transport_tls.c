@@ -99,10 +99,14 @@ int mw_tls_enabled(const mw_conn *c)
 
 int mw_tls_configure(mw_conn *c, const mw_tls_opts *o)
 {
-    /* A connection without TLS keeps no TLS state (about 1 KiB each): every
-     * connect() configures again, so the one that enables TLS sets them. */
-    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, 0);
-    if (!s) return 0;
+    /* A connection without TLS and without TLS options keeps no TLS state
+     * (about 1 KiB each): every connect() configures again, so the one that
+     * enables TLS sets them. Options given are kept (the stage disabled) for
+     * a redirect to wss://. */
+    int given = !o->verify_peer || !o->verify_peer_name || o->allow_self_signed || o->cafile || o->capath ||
+                o->peer_name || o->local_cert || o->local_pk || o->alpn;
+    mw_stage *s = mw_conn_stage(c, &mw_stage_tls, given);
+    if (!s) return given ? -1 : 0;
     tls_conn *st = state_of(s);
     if (!st) return -1;
     st->verify_peer = o->verify_peer;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -346,4 +347,46 @@ int mw_url_authority(const mw_url *u, char *buf, size_t cap)
     }
     return show_port ? snprintf(buf, cap, "%s:%u", u->host, u->port)
                      : snprintf(buf, cap, "%s", u->host);
+}
+
+int mw_url_resolve(const mw_url *base, const char *ref, char *out, size_t cap, char *err, size_t errcap)
+{
+    static const struct { const char *pre; const char *as; } abs[] = {
+        { "ws://", "ws://" }, { "wss://", "wss://" }, { "http://", "ws://" }, { "https://", "wss://" },
+    };
+    const char *scheme = base->scheme == MW_SCHEME_WSS ? "wss://" : "ws://";
+    int n;
+    for (size_t i = 0; i < sizeof abs / sizeof abs[0]; i++) {
+        size_t pl = strlen(abs[i].pre);
+        if (strncasecmp(ref, abs[i].pre, pl) == 0) {
+            n = snprintf(out, cap, "%s%s", abs[i].as, ref + pl);
+            goto done;
+        }
+    }
+    const char *colon = strchr(ref, ':'), *slash = strchr(ref, '/');
+    if (colon && (!slash || colon < slash) && colon > ref) {
+        snprintf(err, errcap, "it is not a ws, wss, http or https URL");
+        return -1;
+    }
+    if (ref[0] == '/' && ref[1] == '/') {
+        n = snprintf(out, cap, "%s%s", scheme, ref + 2);
+        goto done;
+    }
+    char auth[300];
+    mw_url_authority(base, auth, sizeof auth);
+    if (ref[0] == '/') {
+        n = snprintf(out, cap, "%s%s%s", scheme, auth, ref);
+    } else {
+        /* the directory of base's path (without its query) */
+        const char *p = base->path && base->path[0] == '/' ? base->path : "/";
+        size_t pn = strcspn(p, "?");
+        while (pn > 1 && p[pn - 1] != '/') pn--;   /* p[0] is '/' */
+        n = snprintf(out, cap, "%s%s%.*s%s", scheme, auth, (int)pn, p, ref);
+    }
+done:
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, errcap, "the URL is too long");
+        return -1;
+    }
+    return 0;
 }

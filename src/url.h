@@ -50,4 +50,12 @@ const char *mw_url_scheme_name(int scheme);
  * needed (excluding NUL), as snprintf does. */
 int mw_url_authority(const mw_url *u, char *buf, size_t cap);
 
+/* A redirect's Location against the URL base (a ws or wss URL), as an
+ * absolute ws:// or wss:// URL in out: absolute ws://, wss://, http:// (read
+ * as ws://) and https:// (as wss://), scheme-relative "//host/path",
+ * absolute paths "/path?q" and relative paths "x/y" (against the
+ * directory of base's path; dot segments are kept as they are). 0, or -1
+ * with why in err (another scheme, too long). */
+int mw_url_resolve(const mw_url *base, const char *ref, char *out, size_t cap, char *err, size_t errcap);
+
 #endif

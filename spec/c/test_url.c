@@ -291,8 +291,41 @@ static void test_authority(void)
     MW_CHECK(strcmp(mw_url_scheme_name(99), "?") == 0);
 }
 
+static void test_resolve(void)
+{
+    mw_url base;
+    char err[128], out[512];
+    MW_CHECK_EQ_INT(mw_url_parse("ws://h.test:8080/a/b?q=1", 24, &base, err, sizeof err), 0);
+    struct { const char *ref, *want; } ok[] = {
+        { "ws://x.test/p", "ws://x.test/p" },
+        { "WSS://x.test/p", "wss://x.test/p" },
+        { "http://x.test:81/p", "ws://x.test:81/p" },
+        { "https://x.test/p", "wss://x.test/p" },
+        { "//y.test/z", "ws://y.test/z" },
+        { "/root?x", "ws://h.test:8080/root?x" },
+        { "c", "ws://h.test:8080/a/c" },
+        { "c/d?e=f", "ws://h.test:8080/a/c/d?e=f" },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int r = mw_url_resolve(&base, ok[i].ref, out, sizeof out, err, sizeof err);
+        if (r != 0 || strcmp(out, ok[i].want) != 0) { printf("  %s -> %s (%s)\n", ok[i].ref, out, err); MW_CHECK(0); }
+    }
+    MW_CHECK_EQ_INT(mw_url_resolve(&base, "ftp://x/", out, sizeof out, err, sizeof err), -1);
+    MW_CHECK(strcmp(err, "it is not a ws, wss, http or https URL") == 0);
+    MW_CHECK_EQ_INT(mw_url_resolve(&base, "mailto:a@b", out, sizeof out, err, sizeof err), -1);
+    char small[16];
+    MW_CHECK_EQ_INT(mw_url_resolve(&base, "/a-long-path-here", small, sizeof small, err, sizeof err), -1);
+    MW_CHECK(strcmp(err, "the URL is too long") == 0);
+    mw_url_free(&base);
+    MW_CHECK_EQ_INT(mw_url_parse("wss://[::1]/x", 13, &base, err, sizeof err), 0);
+    MW_CHECK_EQ_INT(mw_url_resolve(&base, "y", out, sizeof out, err, sizeof err), 0);
+    MW_CHECK(strcmp(out, "wss://[::1]/y") == 0);
+    mw_url_free(&base);
+}
+
 int main(void)
 {
+    MW_RUN(test_resolve);
     MW_RUN(test_good);
     MW_RUN(test_bad);
     MW_RUN(test_length_and_nul);

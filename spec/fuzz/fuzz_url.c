@@ -38,6 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(v.host, u.host) || v.port != u.port) abort();
         mw_url_free(&v);
     }
+    /* a redirect's Location against it: an absolute ws/wss URL, or an error */
+    if (u.scheme == MW_SCHEME_WS || u.scheme == MW_SCHEME_WSS) {
+        static const char *const refs[] = { "x", "/y?z", "//h.test/p", "https://h.test:1/q", "a:b" };
+        char out[1024];
+        for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+            if (mw_url_resolve(&u, refs[i], out, sizeof out, err, sizeof err) == 0) {
+                if (strncmp(out, "ws://", 5) != 0 && strncmp(out, "wss://", 6) != 0) abort();
+            } else if (!err[0]) {
+                abort();
+            }
+        }
+    }
     mw_url_free(&u);
     return 0;
 }

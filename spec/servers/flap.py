@@ -9,13 +9,15 @@ connection it accepts takes the next step of the command line, in order:
   open-down:CODE:HOLD  the same, but stop listening first: connects are refused
                        until `UP` arrives on stdin
   status:CODE[:RETRY]  answer CODE (with Retry-After: RETRY) and close
-Lines out: `CONNECT <n>`, `DOWN`, `UP`, `DONE <n>`. Past the last step it answers 404.
-End of stdin ends it.
+  redirect:CODE:URL    answer CODE with Location: URL and close
+Lines out: `CONNECT <n> <path>`, `DOWN`, `UP`, `DONE <n>`. Past the last step it answers
+404. `--tls CERT KEY` first makes it a TLS server. End of stdin ends it.
 """
 import base64
 import hashlib
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -54,8 +56,11 @@ def serve(c, n, step):
         head = read_head(c)
         if head is None:
             return
-        out("CONNECT", n)
-        parts = step.split(":")
+        out("CONNECT", n, head.split(" ")[1])
+        parts = step.split(":", 2)
+        if parts[0] == "redirect":
+            c.sendall(("HTTP/1.1 %s Moved\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % (parts[1], parts[2])).encode())
+            return
         if parts[0] == "status":
             extra = "Retry-After: %s\r\n" % parts[2] if len(parts) > 2 else ""
             c.sendall(("HTTP/1.1 %s Nope\r\n%sContent-Length: 0\r\n\r\n" % (parts[1], extra)).encode())
@@ -102,6 +107,12 @@ def accept_loop(steps, up):
         except OSError:
             up.clear()
             continue
+        if state.get("tls"):
+            try:
+                c = state["tls"].wrap_socket(c, server_side=True)
+            except (OSError, ssl.SSLError):
+                c.close()
+                continue
         state["n"] += 1
         n = state["n"]
         step = steps[n - 1] if n <= len(steps) else "none"
@@ -110,6 +121,11 @@ def accept_loop(steps, up):
 
 def main():
     steps = sys.argv[1:]
+    if steps and steps[0] == "--tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(steps[1], steps[2])
+        state["tls"] = ctx
+        steps = steps[3:]
     s = listen(0)
     port = s.getsockname()[1]
     state["listener"] = s

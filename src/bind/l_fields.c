@@ -16,7 +16,7 @@
 enum prop {
     P_NONE, P_ID, P_URL, P_PROTOCOL, P_TRANSPORT, P_MAXSEND, P_MAXPKG, P_CONNTO, P_HSTO, P_CLOSETO,
     P_PINGINT, P_PINGTO, P_WSTYPE, P_ORIGIN, P_CLIENTPROTO, P_BYTESREAD, P_BYTESWRITTEN,
-    P_COMPRESSION, P_EXTENSIONS, P_ZLIB, P_HEDELAY, P_BINDTO,
+    P_COMPRESSION, P_EXTENSIONS, P_ZLIB, P_HEDELAY, P_BINDTO, P_FOLLOW,
 };
 
 static const struct { const char *name; enum prop p; } props[] = {
@@ -28,7 +28,7 @@ static const struct { const char *name; enum prop p; } props[] = {
     {"websocketClientProtocol", P_CLIENTPROTO}, {"bytesRead", P_BYTESREAD},
     {"bytesWritten", P_BYTESWRITTEN}, {"websocketCompression", P_COMPRESSION},
     {"websocketExtensions", P_EXTENSIONS}, {"websocketCompressionMemory", P_ZLIB},
-    {"happyEyeballsDelay", P_HEDELAY}, {"bindto", P_BINDTO},
+    {"happyEyeballsDelay", P_HEDELAY}, {"bindto", P_BINDTO}, {"followRedirects", P_FOLLOW},
 };
 
 /* websocketCompression's table, and how each field reads and writes the
@@ -100,6 +100,7 @@ int l_conn_index(lua_State *L)
         case P_HSTO: lua_pushnumber(L, o->handshake_timeout); return 1;
         case P_CLOSETO: lua_pushnumber(L, o->close_timeout); return 1;
         case P_HEDELAY: lua_pushnumber(L, o->attempt_delay); return 1;
+        case P_FOLLOW: lua_pushinteger(L, mw_ws_options_get(c)->follow_redirects); return 1;
         case P_BINDTO: if (o->bindto[0]) lua_pushstring(L, o->bindto); else lua_pushnil(L); return 1;
         case P_PINGINT: lua_pushnumber(L, mw_ws_options_get(c)->ping_interval); return 1;
         case P_PINGTO: lua_pushnumber(L, mw_ws_options_get(c)->ping_timeout); return 1;
@@ -299,6 +300,13 @@ int l_conn_newindex(lua_State *L)
         double d = check_nonneg(L, k);
         if (d < 0.01 || d > 2) return raise_at_script(L, "happyEyeballsDelay must be 0.01..2 seconds (RFC 8305: 0.25)");
         mw_conn_options(c)->attempt_delay = d;
+        return 0;
+    }
+    case P_FOLLOW: {
+        int ok;
+        lua_Integer v = lua_tointegerx(L, 3, &ok);
+        if (!ok || v < 0 || v > 20) return raise_at_script(L, "followRedirects must be an integer 0..20");
+        ws_opts(L, c)->follow_redirects = (int)v;
         return 0;
     }
     case P_BINDTO: {

@@ -74,12 +74,19 @@ void ws_client_free(ws_client *ws)
     mw_buf_free(&ws->msg);
     ws_pmd_release(ws);
     free(ws->protocols);
+    free(ws->location);
     ws_client_init(ws, NULL);
 }
 
 int ws_client_state(const ws_client *ws) { return ws->state; }
 int ws_client_fail_code(const ws_client *ws) { return ws->fail_code; }
 int ws_client_error(const ws_client *ws) { return ws->err; }
+const char *ws_client_location(const ws_client *ws) { return ws->location; }
+size_t ws_client_unsent(const ws_client *ws, const char **p)
+{
+    *p = mw_buf_head(&ws->pending);
+    return ws->pending.len;
+}
 int ws_client_refusal(const ws_client *ws, long *retry_after)
 {
     *retry_after = ws->refused_status ? ws->retry_after : -1;

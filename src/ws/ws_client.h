@@ -156,6 +156,7 @@ typedef struct ws_client {
     int fail_code;             /* close code the failure sent, 0 if none */
     int refused_status;        /* the status of an answer other than 101, 0 if none */
     long retry_after;          /* its Retry-After in seconds, -1 when none (or a date) */
+    char *location;            /* its Location (a redirect), NULL when none */
     unsigned close_sent : 1, close_rcvd : 1, in_payload : 1, hs_status_ok : 1;
     size_t hs_scan;            /* bytes of the head already scanned */
     char accept[32];           /* expected Sec-WebSocket-Accept */
@@ -262,6 +263,12 @@ int ws_client_fail_code(const ws_client *ws);
  * in *retry_after its Retry-After in seconds when it gave one as a number
  * (-1 otherwise: none, or an HTTP-date, which needs a clock). */
 int ws_client_refusal(const ws_client *ws, long *retry_after);
+/* After WS_E_HS_STATUS: the answer's Location header as sent, NULL when it
+ * had none (or its head was not whole in one read). */
+const char *ws_client_location(const ws_client *ws);
+/* The frames sent before the 101 and not yet moved to the output (*p,
+ * the count returned): what a redirect's next session must send again. */
+size_t ws_client_unsent(const ws_client *ws, const char **p);
 
 /* The failure's WS_E_* code (0 if none) and its human message ("" if none).
  * After ws_client_start returned WS_E_HEADER, the message names the refused

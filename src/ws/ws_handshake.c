@@ -264,12 +264,16 @@ static long refused(ws_client *ws, const char *data, size_t len, const ws_http_r
     ws->retry_after = -1;
     size_t end = ws_http_head_end(data, len, 0);
     if (end && end <= WS_HTTP_MAX_HEAD && ws_http_parse_response(data, end, WS_HTTP_MAX_HEAD, &r) == (long)end)
-        for (size_t i = 0; i < r.num_headers; i++)
+        for (size_t i = 0; i < r.num_headers; i++) {
+            if (ws_http_ieq(hv[i].name, hv[i].name_len, "Location") && !ws->location && hv[i].value_len &&
+                !memchr(hv[i].value, 0, hv[i].value_len))
+                ws->location = strndup(hv[i].value, hv[i].value_len);
             if (ws_http_ieq(hv[i].name, hv[i].name_len, "Retry-After") &&
                 retry_after_ok(hv[i].value, hv[i].value_len)) {
                 snprintf(extra, sizeof extra, " (Retry-After: %.*s)", (int)hv[i].value_len, hv[i].value);
                 if (hv[i].value[0] >= '0' && hv[i].value[0] <= '9') ws->retry_after = strtol(hv[i].value, NULL, 10);
             }
+        }
     return ws_fail(ws, NULL, WS_E_HS_STATUS, 0, "handshake failed: %.*s%s",
                    clip(st->status_line_len), st->status_line, extra);
 }

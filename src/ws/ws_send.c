@@ -61,7 +61,8 @@ int ws_fail(ws_client *ws, mw_buf *out, int err, int code, const char *fmt, ...)
     ws->state = WS_STATE_FAILED;
     ws->err = err;
     mw_buf_free(&ws->msg);
-    mw_buf_free(&ws->pending);
+    /* a refusal keeps what waited for the 101: a redirect sends it again */
+    if (err != WS_E_HS_STATUS) mw_buf_free(&ws->pending);
     ws_pmd_release(ws);
     if (ws->cfg.ev.on_fail) ws->cfg.ev.on_fail(ws->cfg.ev.ud, err, ws->errmsg);
     return err;
