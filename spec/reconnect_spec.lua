@@ -144,6 +144,33 @@ describe("the reconnect policy", function()
     assert.truthy(res.lines[#res.lines - 1]:find("^error: reconnect .*: stopped: not retried after: .*403"), res.lines[#res.lines - 1])
   end)
 
+  it("a hot reload that changes the policy applies from the next attempt", function()
+    local R = require "spec.support.reload"
+    local srv = flap()
+    srv:kill("sigkill")
+    H.run_until(function() return srv.exited end, 5)
+    local function bot(v, policy)
+      return ([[
+local mw = require "moonwire"
+local c = mw.AsyncTcpConnection.new("%s", { name = "bot" })
+c.reconnect = %s
+c.onReconnect = function(c, attempt, delay) print(("%s RECONNECT %%d %%.3f"):format(attempt, delay)) end
+c.onError = function() end
+c:connect()
+]]):format(srv.url, policy, v)
+    end
+    local p = R.start(bot("v1", "{ min = 0.3, factor = 1, jitter = 0 }"))
+    p:wait_line("^v1 RECONNECT 2 0%.300$", 10)
+    R.replace(p.path, bot("v2", "{ min = 0.05, max = 0.05, jitter = 0 }"))
+    p:kill("sighup")
+    R.wait_reloaded(p)
+    -- the new policy and callback from the next attempt on; the count goes on
+    local _, n = p:wait_line("^v2 RECONNECT (%d+) 0%.050$", 10)
+    assert.is_true(tonumber(n) >= 3)
+    assert.equal(0, #p:grep("^v2 RECONNECT %d+ 0%.300$"))
+    R.stop(p)
+  end)
+
   it("bad policies fail at the assignment", function()
     local res = H.run([==[
 local mw = require "moonwire"
