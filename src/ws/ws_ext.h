@@ -17,10 +17,12 @@
  *   server_no_context_takeover) missing from the answer: RFC 7692 7.1.1.1
  *   and 7.1.2.1 say the server accepts such an offer only by including it.
  * - Window 8: zlib's raw deflate cannot make a 256-byte window (1.2.9 and
- *   later refuse windowBits 8 for raw streams; older ones silently used 9,
- *   which a 256-byte peer cannot decode). So when client_max_window_bits=8
- *   is agreed the client sends every message uncompressed (RSV1 clear is
- *   always allowed, RFC 7692 6). server_max_window_bits=8 needs nothing
+ *   later refuse windowBits 8 for raw streams; older ones silently used 9).
+ *   Today's zlib never reaches back further than the window less 262 bytes
+ *   (250 at 9 bits), so its 9-bit streams would decode in 256 bytes, but
+ *   that is an implementation detail zlib does not promise. So when
+ *   client_max_window_bits=8 is agreed the client sends every message
+ *   uncompressed (RSV1 clear is always allowed, RFC 7692 6). server_max_window_bits=8 needs nothing
  *   special: the client inflates with a 32 KiB window whatever was agreed
  *   (ws_deflate.h says why), so a zlib-based server bumped to 9 as above
  *   decodes too. */
