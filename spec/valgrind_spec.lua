@@ -224,6 +224,42 @@ describe("valgrind (issue 2 item 10)", function()
     assert.matches("moonwire: reloaded ", res.stderr)
   end)
 
+  it("issue 14: a SOCKS5 tunnel, an HTTP proxy's 502, a reconnect policy that gives up, a redirect", function()
+    local peer = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_py_peer.py" }, { name = "ws_py_peer.py" })
+    local _, pport = peer:wait_line("^PORT (%d+)$", 10)
+    local function py(script, ...)
+      local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/" .. script, ... }, { name = script })
+      local _, port = p:wait_line("^PORT (%d+)$", 10)
+      return tonumber(port)
+    end
+    local bad = py("proxy_fault.py", "http-status", "502", "Bad Gateway")
+    local flap = py("flap.py", "redirect:302:http://127.0.0.1:" .. pport .. "/echo")
+    local T = require "spec.support.tls"
+    local sport = T.free_port()
+    H.spawn({ "microsocks", "-i", "127.0.0.1", "-p", tostring(sport) }, { name = "microsocks" })
+    assert(T.wait_port(sport, 10))
+    local res = vg([==[
+      local mw = require "moonwire"
+      local target, bad, socks, flap = arg[1], arg[2], arg[3], arg[4]
+      local function conn(url, opts, tag)
+        local c = mw.AsyncTcpConnection.new(url, opts)
+        c.onWebSocketConnect = function(c) c:send(tag) end
+        c.onMessage = function(c, m) print("MSG " .. m) c:close() end
+        c.onError = function(c, code, msg) print("ERR " .. tag .. " " .. code) end
+        c.onReconnect = function(c, n) print("RECONNECT " .. tag .. " " .. n) end
+        c:connect()
+      end
+      conn(target, { proxySocks5 = "127.0.0.1:" .. socks }, "socks")
+      conn(target, { proxyHttp = "127.0.0.1:" .. bad }, "502")
+      conn("ws://127.0.0.1:1/", { reconnect = { min = 0.05, attempts = 2, jitter = 0 } }, "retry")
+      conn("ws://127.0.0.1:" .. flap .. "/", { followRedirects = 1 }, "redirect")
+    ]==], { "ws://127.0.0.1:" .. pport .. "/echo", bad, sport, flap }, { env = { http_proxy = false, all_proxy = false } })
+    assert_valgrind_clean(res, 0)
+    table.sort(res.lines)
+    assert.same({ "ERR 502 1", "ERR retry 1", "ERR retry 1", "ERR retry 1", "ERR retry 1", "MSG redirect", "MSG socks",
+                  "RECONNECT retry 1", "RECONNECT retry 2" }, res.lines)
+  end)
+
   it("backpressure: fill to onBufferFull against a server that does not read, then drain", function()
     local sink = H.server("sink")
     local p = H.start([==[
