@@ -5,12 +5,7 @@
 -- bindto picks the source address (and port), its errors are clear.
 local H = require "spec.support.helper"
 
-local function ws_peer()
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_py_peer.py" }, { name = "ws_py_peer.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  return p
-end
+local function ws_peer() return H.peer("ws_py_peer.py") end
 
 -- Prints OPEN <remote> <local> <seconds from connect() to open>, ECHO, ERR, CLOSE.
 local CLIENT = [[

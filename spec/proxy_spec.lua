@@ -34,19 +34,8 @@ local function microsocks(user, pass)
   return p
 end
 
-local function fault(...)
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/proxy_fault.py", ... }, { name = "proxy_fault.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  return p
-end
-
-local function ws_peer()
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_py_peer.py" }, { name = "ws_py_peer.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  return p
-end
+local function fault(...) return H.peer("proxy_fault.py", { ... }) end
+local function ws_peer() return H.peer("ws_py_peer.py") end
 
 -- Connects to arg[1] with the fields of arg[2] (a Lua table constructor), sends
 -- "hello through <n>" on open and closes on the echo. Prints OPEN <remote address>,

@@ -7,10 +7,8 @@
 local H = require "spec.support.helper"
 
 local function flap(...)
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/flap.py", ... }, { name = "flap.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  p.url = "ws://127.0.0.1:" .. port .. "/"
+  local p = H.peer("flap.py", { ... })
+  p.url = "ws://127.0.0.1:" .. p.port .. "/"
   return p
 end
 

@@ -8,19 +8,12 @@ local H = require "spec.support.helper"
 local T = require "spec.support.tls"
 
 local function flap(...)
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/flap.py", ... }, { name = "flap.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  p.base = "127.0.0.1:" .. port
+  local p = H.peer("flap.py", { ... })
+  p.base = "127.0.0.1:" .. p.port
   return p
 end
 
-local function echo_peer()
-  local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_py_peer.py" }, { name = "ws_py_peer.py" })
-  local _, port = p:wait_line("^PORT (%d+)$", 10)
-  p.port = tonumber(port)
-  return p
-end
+local function echo_peer() return H.peer("ws_py_peer.py") end
 
 -- arg[1] URL, arg[2] fields; prints OPEN <url>, MSG, ERR, CLOSE; sends "early" before
 -- connect(); with arg[3] = "again", connects once more after the first close.

@@ -225,15 +225,9 @@ describe("valgrind (issue 2 item 10)", function()
   end)
 
   it("issue 14: a SOCKS5 tunnel, an HTTP proxy's 502, a reconnect policy that gives up, a redirect", function()
-    local peer = H.spawn({ H.python, "-u", H.src .. "/spec/servers/ws_py_peer.py" }, { name = "ws_py_peer.py" })
-    local _, pport = peer:wait_line("^PORT (%d+)$", 10)
-    local function py(script, ...)
-      local p = H.spawn({ H.python, "-u", H.src .. "/spec/servers/" .. script, ... }, { name = script })
-      local _, port = p:wait_line("^PORT (%d+)$", 10)
-      return tonumber(port)
-    end
-    local bad = py("proxy_fault.py", "http-status", "502", "Bad Gateway")
-    local flap = py("flap.py", "redirect:302:http://127.0.0.1:" .. pport .. "/echo")
+    local pport = H.peer("ws_py_peer.py").port
+    local bad = H.peer("proxy_fault.py", { "http-status", "502", "Bad Gateway" }).port
+    local flap = H.peer("flap.py", { "redirect:302:http://127.0.0.1:" .. pport .. "/echo" }).port
     local T = require "spec.support.tls"
     local sport = T.free_port()
     H.spawn({ "microsocks", "-i", "127.0.0.1", "-p", tostring(sport) }, { name = "microsocks" })

@@ -219,6 +219,17 @@ function H.server(mode, args)
   return p
 end
 
+-- Starts spec/servers/<script> (a Python peer that prints `PORT <n>` first) with args;
+-- returns the process with .port set.
+function H.peer(script, args)
+  local argv = { H.python, "-u", H.src .. "/spec/servers/" .. script }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = tostring(a) end
+  local p = H.spawn(argv, { name = script })
+  local _, port = p:wait_line("^PORT (%d+)$", 10)
+  p.port = tonumber(port)
+  return p
+end
+
 -- Starts spec/servers/dns.py; returns the process with .port and .env (the variable
 -- that points moonwire's resolver at it).
 function H.dns_server(args)
