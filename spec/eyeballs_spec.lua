@@ -101,6 +101,36 @@ describe("bindto", function()
     assert.truthy(H.grep(res.lines, "^OPEN %S+ 127%.0%.0%.4:" .. port .. " ")[1], H.describe(res))
   end)
 
+  it("three source addresses get past the ephemeral ports of one", function()
+    -- a network namespace of the test's own (root, as CI runs) with 500 ephemeral ports
+    local id = io.popen("id -u")
+    local root = id:read("l") == "0"
+    id:close()
+    if not root then pending("needs root for a network namespace") return end
+    local function peer()
+      local p = H.spawn({ "unshare", "--net", "sh", "-c", 'ip link set lo up && echo "40000 40499" > '
+        .. '/proc/sys/net/ipv4/ip_local_port_range && exec "$0" "$@"', H.python, "-u",
+        H.src .. "/spec/servers/ws_py_peer.py", "--no-compression" }, { name = "ws_py_peer.py (netns)" })
+      local _, port = p:wait_line("^PORT (%d+)$", 10)
+      p.url = "ws://127.0.0.1:" .. port .. "/echo"
+      p.prefix = { "nsenter", "--net=/proc/" .. p.pid .. "/ns/net" }
+      return p
+    end
+    local client = H.src .. "/scripts/bench/clients/moonwire_sources.lua"
+    local srv = peer()
+    local res = H.run(nil, { srv.url, 1200, "127.0.0.2,127.0.0.3,127.0.0.4" },
+      { path = client, prefix = srv.prefix, timeout = 60 })
+    H.assert_exit(res, 0)
+    assert.truthy(H.grep(res.lines, "^RESULT open=1200 failed=0 ")[1], H.describe(res))
+    -- one source alone runs out: the error says so
+    srv = peer()
+    res = H.run(nil, { srv.url, 1200, "127.0.0.5" }, { path = client, prefix = srv.prefix, timeout = 60 })
+    H.assert_exit(res, 0)
+    local opened, failed, err = res.lines[1]:match("^RESULT open=(%d+) failed=(%d+) .* first_error=(.*)$")
+    assert.is_true(tonumber(opened) < 500 and tonumber(failed) > 700, res.lines[1])
+    assert.equal("connect " .. srv.url .. ": cannot assign requested address", err)
+  end)
+
   it("clear errors: a name, a family that does not match, an address not here", function()
     local peer = ws_peer()
     local res = H.run([==[

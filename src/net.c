@@ -16,6 +16,10 @@
 
 static void try_next_addr(mw_net *n);
 
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24   /* Linux 4.2's, not in glibc's netinet/in.h */
+#endif
+
 void mw_net_errno_text(int e, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s", strerror(e));
@@ -97,8 +101,14 @@ static int open_socket(mw_net *n, const struct sockaddr *sa)
     if (fd < 0) { mw_net_errno_text(errno, n->last_err, sizeof n->last_err); return -1; }
     if (o->bind_len) {
         int one = 1;
-        /* a fixed source port may be reused at once by the next connect */
+        /* a fixed source port may be reused at once by the next connect; any
+         * port: chosen at connect() by the whole 4-tuple (Linux 4.2), so each
+         * source address has the ephemeral range to itself per destination */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (o->bind.ss_family == AF_INET && ((const struct sockaddr_in *)&o->bind)->sin_port == 0)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (o->bind.ss_family == AF_INET6 && ((const struct sockaddr_in6 *)&o->bind)->sin6_port == 0)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (const struct sockaddr *)&o->bind, o->bind_len) != 0) {
             char e[96], ip[INET6_ADDRSTRLEN] = "?";
             int port = 0;
