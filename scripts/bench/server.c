@@ -7,8 +7,25 @@
  *   /sink?n=N                           read N messages, then answer a text "done"
  *   /echo                               send every data frame back (unmasked)
  *   /idle                               handshake, then nothing
+ *   /flood?n=N&op=json                  N of the 200-byte JSON messages (--json FILE, line i % lines)
+ *   /sink?n=N&op=json                   as /sink, every message checked against the JSON lines
+ *   /zidle                              the memory case: sends one 1,207-byte message (six JSON
+ *                                       lines as an array), waits for it back, checks it, sends
+ *                                       "ok", then nothing
+ * permessage-deflate (RFC 7692, zlib) is accepted only when the query says pmd=1: every
+ * other case ignores an offer (moonwire offers by default) and stays uncompressed. The
+ * answer follows the offer: server_no_context_takeover and server_max_window_bits=N are
+ * honoured and echoed, client_no_context_takeover echoed; the server inflates with a
+ * 32 KiB window, whatever the client compresses with. A compressed flood is compressed once
+ * (per count, window and takeover rule) and the same frames go to every client: with the
+ * same messages in the same order the stream is the same.
+ * tag=T in the query: when that connection closes, a line goes to --stats FILE:
+ *   tag=T in=B out=B msgs=N zmsgs=N bad=N ext="answer" offer="offer"
+ * (bytes after the handshake each way, messages sunk or flooded, how many compressed, how
+ * many failed the JSON check).
  * Options: --port P (default 0: any; the port is printed as "PORT p" on stdout),
- *          --tls CERT KEY (needs -DBENCH_TLS and -lssl -lcrypto: OpenSSL, AES-NI).
+ *          --tls CERT KEY (needs -DBENCH_TLS and -lssl -lcrypto: OpenSSL, AES-NI),
+ *          --json FILE, --stats FILE.
  * The server runs until SIGINT/SIGTERM. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +43,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #ifdef BENCH_TLS
@@ -33,7 +51,7 @@
 #include <openssl/ssl.h>
 #endif
 
-enum { M_HANDSHAKE, M_FLOOD, M_SINK, M_ECHO, M_IDLE, M_CLOSING };
+enum { M_HANDSHAKE, M_FLOOD, M_SINK, M_ECHO, M_IDLE, M_ZIDLE, M_CLOSING };
 enum { IO_AGAIN = -1, IO_ERR = -2 };
 
 typedef struct conn {
@@ -50,6 +68,19 @@ typedef struct conn {
     uint64_t sink_n, sink_got;
     int close_after_out;      /* close the socket once out is written */
     int want_out;             /* EPOLLOUT armed */
+    /* permessage-deflate and the JSON cases */
+    int pmd;                  /* agreed */
+    int s_wbits, s_nocontext; /* how we compress (agreed) */
+    int check_json;           /* sink: every message must be the next JSON line */
+    int zmsg;                 /* the message being received is compressed (RSV1) */
+    z_stream *inf;            /* sink: the client's stream, made at its first message */
+    char *msg;                /* sink with a check or compression: the message so far */
+    size_t msglen, msgcap;
+    uint64_t zmsgs, bad;
+    uint64_t rbytes, wbytes;  /* after the handshake */
+    char tag[64];
+    char ext[128];            /* our answer, "" when none */
+    char offer[256];
 #ifdef BENCH_TLS
     SSL *ssl;
 #endif
@@ -113,6 +144,281 @@ static flood_buf *flood_for(size_t size, int op)
     return f;
 }
 
+/* ---- the JSON messages and permessage-deflate ---- */
+
+static void out_append(conn *c, const void *p, size_t n);
+
+enum { JSON_SIZE = 200, BIG_LINES = 6 };
+static char *jlines;          /* jcount lines of JSON_SIZE bytes (--json FILE) */
+static size_t jcount;
+static char big[BIG_LINES * (JSON_SIZE + 1) + 2];   /* the memory case's message */
+static size_t big_len;
+static FILE *stats;           /* --stats FILE */
+
+static void load_json(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) die(path);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\n");
+        if (n != JSON_SIZE) {
+            fprintf(stderr, "server: %s: line %zu has %zu bytes, not %d\n", path, jcount + 1, n, JSON_SIZE);
+            exit(1);
+        }
+        jlines = realloc(jlines, (jcount + 1) * JSON_SIZE);
+        if (!jlines) die("realloc");
+        memcpy(jlines + jcount++ * JSON_SIZE, line, JSON_SIZE);
+    }
+    fclose(f);
+    if (jcount < BIG_LINES) { fprintf(stderr, "server: %s: fewer than %d lines\n", path, BIG_LINES); exit(1); }
+    big[big_len++] = '[';
+    for (int i = 0; i < BIG_LINES; i++) {
+        if (i) big[big_len++] = ',';
+        memcpy(big + big_len, jlines + i * JSON_SIZE, JSON_SIZE);
+        big_len += JSON_SIZE;
+    }
+    big[big_len++] = ']';
+}
+
+static const char *jline(uint64_t i) { return jlines + (i % jcount) * JSON_SIZE; }
+
+typedef struct gbuf { char *p; size_t len, cap; } gbuf;
+
+static char *gbuf_room(gbuf *g, size_t n)
+{
+    if (g->cap - g->len < n) {
+        size_t cap = g->cap ? g->cap : 4096;
+        while (cap - g->len < n) cap *= 2;
+        g->p = realloc(g->p, cap);
+        if (!g->p) die("realloc");
+        g->cap = cap;
+    }
+    return g->p + g->len;
+}
+
+static z_stream *deflater_new(int wbits)
+{
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z || deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        die("deflateInit2");
+    return z;
+}
+
+/* One message as a frame onto g: compressed when z (RFC 7692 7.2.1: a sync flush, its
+ * 00 00 ff ff dropped, RSV1 on), else as it is. */
+static void frame_msg(gbuf *g, z_stream *z, int nocontext, int op, const char *p, size_t n)
+{
+    static unsigned char zout[65536];
+    if (z) {
+        z->next_in = (Bytef *)p;
+        z->avail_in = (uInt)n;
+        z->next_out = zout;
+        z->avail_out = sizeof zout;
+        if (deflate(z, Z_SYNC_FLUSH) != Z_OK || z->avail_in || z->avail_out < 16) die("deflate");
+        n = sizeof zout - z->avail_out - 4;
+        p = (const char *)zout;
+        if (nocontext) deflateReset(z);
+    }
+    unsigned char h[10];
+    size_t hl = frame_header(h, op, n);
+    if (z) h[0] |= 0x40;
+    memcpy(gbuf_room(g, hl + n), h, hl);
+    memcpy(g->p + g->len + hl, p, n);
+    g->len += hl + n;
+}
+
+/* N JSON messages framed (compressed with window wbits, 0: not compressed), made once per
+ * (n, wbits, nocontext) and kept for the process. */
+typedef struct jflood { uint64_t n; int wbits, nocontext; gbuf g; struct jflood *next; } jflood;
+static jflood *jfloods;
+
+static jflood *jflood_for(uint64_t n, int wbits, int nocontext)
+{
+    for (jflood *f = jfloods; f; f = f->next)
+        if (f->n == n && f->wbits == wbits && f->nocontext == nocontext) return f;
+    jflood *f = calloc(1, sizeof *f);
+    if (!f) die("calloc");
+    f->n = n;
+    f->wbits = wbits;
+    f->nocontext = nocontext;
+    z_stream *z = wbits ? deflater_new(wbits) : NULL;
+    for (uint64_t i = 0; i < n; i++) frame_msg(&f->g, z, nocontext, 1, jline(i), JSON_SIZE);
+    if (z) { deflateEnd(z); free(z); }
+    f->next = jfloods;
+    jfloods = f;
+    return f;
+}
+
+/* The memory case's message as a frame: the first of a stream, so the same for every
+ * connection with the same window. */
+static const gbuf *big_frame(int wbits)
+{
+    static gbuf frames[16];
+    gbuf *g = &frames[wbits];
+    if (!g->len) {
+        z_stream *z = wbits ? deflater_new(wbits) : NULL;
+        frame_msg(g, z, 0, 1, big, big_len);
+        if (z) { deflateEnd(z); free(z); }
+    }
+    return g;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+    return s;
+}
+
+/* One offer "permessage-deflate; p; p=v": when we can take it, c's answer and settings. */
+static int take_offer(conn *c, char *el)
+{
+    char *save, *name = strtok_r(el, ";", &save);
+    if (!name || strcasecmp(trim(name), "permessage-deflate") != 0) return 0;
+    int snct = 0, cnct = 0, swb = 0;
+    for (char *p; (p = strtok_r(NULL, ";", &save));) {
+        char *v = strchr(p, '=');
+        if (v) {
+            *v++ = 0;
+            v = trim(v);
+            if (*v == '"') { v++; v[strcspn(v, "\"")] = 0; }
+        }
+        p = trim(p);
+        if (strcasecmp(p, "server_no_context_takeover") == 0 && !v) snct = 1;
+        else if (strcasecmp(p, "client_no_context_takeover") == 0 && !v) cnct = 1;
+        else if (strcasecmp(p, "server_max_window_bits") == 0 && v) {
+            swb = atoi(v);
+            if (swb < 9 || swb > 15) return 0;   /* 8: zlib's raw deflate cannot: decline */
+        } else if (strcasecmp(p, "client_max_window_bits") == 0) {
+            if (v && (atoi(v) < 8 || atoi(v) > 15)) return 0;
+        } else {
+            return 0;
+        }
+    }
+    c->pmd = 1;
+    c->s_wbits = swb ? swb : 15;
+    c->s_nocontext = snct;
+    snprintf(c->ext, sizeof c->ext, "permessage-deflate%s%s", snct ? "; server_no_context_takeover" : "",
+             cnct ? "; client_no_context_takeover" : "");
+    if (swb) {
+        size_t l = strlen(c->ext);
+        snprintf(c->ext + l, sizeof c->ext - l, "; server_max_window_bits=%d", swb);
+    }
+    return 1;
+}
+
+static void negotiate(conn *c)
+{
+    char copy[sizeof c->offer];
+    memcpy(copy, c->offer, sizeof copy);
+    char *save;
+    for (char *el = strtok_r(copy, ",", &save); el; el = strtok_r(NULL, ",", &save)) {
+        char one[sizeof copy];
+        snprintf(one, sizeof one, "%s", el);
+        if (take_offer(c, one)) return;
+    }
+}
+
+static void msg_append(conn *c, const void *p, size_t n)
+{
+    if (c->msgcap - c->msglen < n) {
+        size_t cap = c->msgcap ? c->msgcap : 1024;
+        while (cap - c->msglen < n) cap *= 2;
+        c->msg = realloc(c->msg, cap);
+        if (!c->msg) die("realloc");
+        c->msgcap = cap;
+    }
+    memcpy(c->msg + c->msglen, p, n);
+    c->msglen += n;
+}
+
+/* Inflate p[0..n) onto c->msg with the client's stream (a 32 KiB window: any client window). */
+static int inflate_into(conn *c, const unsigned char *p, size_t n)
+{
+    if (!c->inf) {
+        c->inf = calloc(1, sizeof *c->inf);
+        if (!c->inf || inflateInit2(c->inf, -15) != Z_OK) die("inflateInit2");
+    }
+    z_stream *z = c->inf;
+    z->next_in = (Bytef *)p;
+    z->avail_in = (uInt)n;
+    for (;;) {
+        if (c->msgcap - c->msglen < 4096) {
+            size_t cap = c->msgcap ? c->msgcap * 2 : 4096;
+            c->msg = realloc(c->msg, cap);
+            if (!c->msg) die("realloc");
+            c->msgcap = cap;
+        }
+        z->next_out = (Bytef *)c->msg + c->msglen;
+        z->avail_out = (uInt)(c->msgcap - c->msglen);
+        int r = inflate(z, Z_SYNC_FLUSH);
+        c->msglen = c->msgcap - z->avail_out;
+        if (r == Z_STREAM_END) { inflateReset(z); if (!z->avail_in) return 0; continue; }
+        if (r != Z_OK && r != Z_BUF_ERROR) return -1;
+        if (z->avail_out != 0 && (z->avail_in == 0 || r == Z_BUF_ERROR)) return 0;
+    }
+}
+
+static void drop_inflater(conn *c)
+{
+    if (c->inf) { inflateEnd(c->inf); free(c->inf); c->inf = NULL; }
+}
+
+static int message_done(conn *c)
+{
+    if (c->zmsg) c->zmsgs++;
+    if (c->mode == M_ZIDLE) {
+        int good = c->msglen == big_len && memcmp(c->msg, big, big_len) == 0;
+        if (!good) c->bad++;
+        static const unsigned char ok[4] = {0x81, 2, 'o', 'k'}, bad[5] = {0x81, 3, 'b', 'a', 'd'};
+        out_append(c, good ? ok : bad, good ? sizeof ok : sizeof bad);
+        drop_inflater(c);   /* one message only: 10,000 idle connections keep no zlib state */
+        free(c->msg);
+        c->msg = NULL;
+        c->msglen = c->msgcap = 0;
+        c->mode = M_IDLE;
+        return 0;
+    }
+    c->sink_got++;
+    if (c->check_json && (c->msglen != JSON_SIZE || memcmp(c->msg, jline(c->sink_got - 1), JSON_SIZE) != 0))
+        c->bad++;
+    if (c->sink_got == c->sink_n) {
+        static const unsigned char done[6] = {0x81, 4, 'd', 'o', 'n', 'e'};
+        out_append(c, done, sizeof done);
+    }
+    return 0;
+}
+
+/* A data frame of a sink that looks at its messages (JSON check, compression) or of /zidle:
+ * payload already unmasked. Returns -1 on a protocol or DEFLATE error. */
+static int message_part(conn *c, int op, int rsv1, int fin, const unsigned char *p, size_t n)
+{
+    static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
+    if (op != 0) { c->zmsg = rsv1 != 0; c->msglen = 0; }
+    else if (rsv1) return -1;
+    if (c->zmsg && !c->pmd) return -1;
+    if (c->zmsg) {
+        if (inflate_into(c, p, n) < 0) return -1;
+        if (fin && inflate_into(c, tail, sizeof tail) < 0) return -1;
+    } else {
+        msg_append(c, p, n);
+    }
+    return fin ? message_done(c) : 0;
+}
+
+static void write_stats(conn *c)
+{
+    if (!stats || !c->tag[0]) return;
+    uint64_t msgs = c->flood_total ? c->sink_n : c->sink_got;
+    fprintf(stats, "tag=%s in=%llu out=%llu msgs=%llu zmsgs=%llu bad=%llu ext=\"%s\" offer=\"%s\"\n", c->tag,
+            (unsigned long long)c->rbytes, (unsigned long long)c->wbytes, (unsigned long long)msgs,
+            (unsigned long long)(c->flood_total && c->pmd ? c->sink_n : c->zmsgs), (unsigned long long)c->bad,
+            c->ext, c->offer);
+    fflush(stats);
+}
+
 /* ---- I/O (plain or TLS) ---- */
 
 static long io_read(conn *c, char *p, size_t n)
@@ -150,6 +456,9 @@ static long io_write(conn *c, const char *p, size_t n)
 
 static void conn_close(conn *c)
 {
+    write_stats(c);
+    drop_inflater(c);
+    free(c->msg);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 #ifdef BENCH_TLS
     if (c->ssl) SSL_free(c->ssl);
@@ -210,6 +519,7 @@ static int flush_out(conn *c)
         long r = io_write(c, p, n);
         if (r == IO_AGAIN) { arm(c, 1); return 0; }
         if (r < 0) { conn_close(c); return -1; }
+        c->wbytes += (uint64_t)r;
         if (own) c->outoff += (size_t)r;
         else {
             c->flood_sent += (uint64_t)r;
@@ -236,6 +546,75 @@ static uint64_t query_num(const char *path, const char *key, uint64_t dflt)
     return dflt;
 }
 
+static int query_has(const char *path, const char *kv)
+{
+    const char *q = strchr(path, '?');
+    size_t l = strlen(kv);
+    while (q) {
+        q++;
+        if (strncmp(q, kv, l) == 0 && (q[l] == '&' || q[l] == 0)) return 1;
+        q = strchr(q, '&');
+    }
+    return 0;
+}
+
+static void query_str(const char *path, const char *key, char *out, size_t cap)
+{
+    const char *q = strchr(path, '?');
+    size_t kl = strlen(key);
+    out[0] = 0;
+    while (q) {
+        q++;
+        if (strncmp(q, key, kl) == 0 && q[kl] == '=') {
+            size_t n = strcspn(q + kl + 1, "&");
+            if (n >= cap) n = cap - 1;
+            memcpy(out, q + kl + 1, n);
+            out[n] = 0;
+            return;
+        }
+        q = strchr(q, '&');
+    }
+}
+
+/* Every Sec-WebSocket-Extensions field of the request, comma-joined, into c->offer. */
+static void collect_offer(conn *c)
+{
+    size_t l = 0;
+    for (char *line = strstr(c->in, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Sec-WebSocket-Extensions:", 25) != 0) continue;
+        const char *v = line + 27;
+        size_t n = strcspn(v, "\r\n");
+        if (l + n + 3 >= sizeof c->offer) break;
+        if (l) { memcpy(c->offer + l, ", ", 2); l += 2; }
+        memcpy(c->offer + l, v, n);
+        l += n;
+    }
+    c->offer[l] = 0;
+    char *t = trim(c->offer);
+    memmove(c->offer, t, strlen(t) + 1);
+}
+
+static void start_flood(conn *c, const char *path)
+{
+    uint64_t n = query_num(path, "n", 1000), size = query_num(path, "size", 16);
+    const char *op = strstr(path, "op=");
+    c->sink_n = n;
+    c->mode = M_FLOOD;
+    if (op && strncmp(op + 3, "json", 4) == 0) {
+        jflood *f = jflood_for(n, c->pmd ? c->s_wbits : 0, c->s_nocontext);
+        c->flood = f->g.p;
+        c->flood_len = c->flood_total = f->g.len;
+    } else {
+        int opcode = op ? (strncmp(op + 3, "binary", 6) == 0 ? 2 : 1) : (size >= 65536 ? 2 : 1);
+        flood_buf *f = flood_for((size_t)size, opcode);
+        c->flood = f->buf;
+        c->flood_len = f->len;
+        c->flood_total = n * (uint64_t)(size + (size < 126 ? 2 : size <= 0xffff ? 4 : 10));
+    }
+    c->flood_sent = 0;
+    if (n == 0) send_close(c);
+}
+
 static int handshake(conn *c)
 {
     char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
@@ -259,27 +638,32 @@ static int handshake(conn *c)
     sha1((unsigned char *)buf, kl + 36, dig);
     char acc[32];
     base64(dig, 20, acc);
-    char resp[256];
+    query_str(path, "tag", c->tag, sizeof c->tag);
+    collect_offer(c);
+    /* Only a case that asks for it compresses: every other one ignores the offer. */
+    if (query_has(path, "pmd=1")) negotiate(c);
+    int json = query_has(path, "op=json") || strncmp(path, "/zidle", 6) == 0;
+    if (json && !jcount) return -1;   /* started without --json */
+    char resp[512];
     int rl = snprintf(resp, sizeof resp,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acc);
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n", acc,
+                      c->pmd ? "Sec-WebSocket-Extensions: " : "", c->ext, c->pmd ? "\r\n" : "");
     out_append(c, resp, (size_t)rl);
+    c->wbytes -= (uint64_t)rl;
+    c->rbytes -= (uint64_t)headlen;
     if (strncmp(path, "/flood", 6) == 0) {
-        uint64_t n = query_num(path, "n", 1000), size = query_num(path, "size", 16);
-        const char *op = strstr(path, "op=");
-        int opcode = op ? (strncmp(op + 3, "binary", 6) == 0 ? 2 : 1) : (size >= 65536 ? 2 : 1);
-        flood_buf *f = flood_for((size_t)size, opcode);
-        c->flood = f->buf;
-        c->flood_len = f->len;
-        c->flood_total = n * (uint64_t)(size + (size < 126 ? 2 : size <= 0xffff ? 4 : 10));
-        c->flood_sent = 0;
-        c->mode = M_FLOOD;
-        if (n == 0) send_close(c);
+        start_flood(c, path);
     } else if (strncmp(path, "/sink", 5) == 0) {
         c->sink_n = query_num(path, "n", 1000);
+        c->check_json = json;
         c->mode = M_SINK;
     } else if (strncmp(path, "/echo", 5) == 0) {
         c->mode = M_ECHO;
+    } else if (strncmp(path, "/zidle", 6) == 0) {
+        const gbuf *g = big_frame(c->pmd ? c->s_wbits : 0);
+        out_append(c, g->p, g->len);
+        c->mode = M_ZIDLE;
     } else {
         c->mode = M_IDLE;
     }
@@ -328,7 +712,13 @@ static int frames(conn *c)
             out_append(c, h, n);
             out_append(c, payload, (size_t)len);
         } else if (op == 0 || op == 1 || op == 2) {
-            if (c->mode == M_SINK) {
+            if ((c->mode == M_SINK && (c->check_json || c->pmd)) || c->mode == M_ZIDLE) {
+                if (masked) for (uint64_t i = 0; i < len; i++) payload[i] ^= b[mk + (i & 3)];
+                if (message_part(c, op, b[0] & 0x40, fin, payload, (size_t)len) < 0) {
+                    conn_close(c);
+                    return -1;
+                }
+            } else if (c->mode == M_SINK) {
                 if (fin && ++c->sink_got == c->sink_n) {
                     static const unsigned char done[6] = {0x81, 4, 'd', 'o', 'n', 'e'};
                     out_append(c, done, sizeof done);
@@ -365,6 +755,7 @@ static void on_readable(conn *c)
         if (r == IO_AGAIN) break;
         if (r <= 0) { conn_close(c); return; }
         c->inlen += (size_t)r;
+        c->rbytes += (uint64_t)r;
         if (c->mode == M_HANDSHAKE) {
             int h = handshake(c);
             if (h < 0) { conn_close(c); return; }
@@ -431,7 +822,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
         else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) { cert = argv[++i]; key = argv[++i]; }
-        else { fprintf(stderr, "usage: %s [--port P] [--tls CERT KEY]\n", argv[0]); return 2; }
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) load_json(argv[++i]);
+        else if (strcmp(argv[i], "--stats") == 0 && i + 1 < argc) {
+            if (!(stats = fopen(argv[++i], "a"))) die(argv[i]);
+        } else { fprintf(stderr, "usage: %s [--port P] [--tls CERT KEY] [--json FILE] [--stats FILE]\n", argv[0]); return 2; }
     }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
