@@ -11,7 +11,8 @@ local msg = string.rep("x", size)
 local lines
 if kind == "json" then
   lines = {}
-  for l in io.lines(assert(os.getenv("BENCH_JSON"), "BENCH_JSON is not set")) do lines[#lines + 1] = l end
+  local path = assert(os.getenv("BENCH_JSON"), "BENCH_JSON is not set")
+  for l in io.lines(path) do lines[#lines + 1] = l end
 end
 local sent, t0 = 0, nil
 
