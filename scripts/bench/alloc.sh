@@ -41,7 +41,7 @@ cc -O2 -Wall -Wextra -shared -fPIC -o "$OUT/alloc_shim.so" "$BENCH/alloc_shim.c"
 # Its own server binary: run.sh (bench/smoke) builds build/bench/server at the same time
 # under ctest -j, and a half-written file shared by both would not run.
 SERVER=$OUT/alloc_server
-[ "$SERVER" -nt "$BENCH/server.c" ] || cc -O2 -Wall -Wextra -o "$SERVER" "$BENCH/server.c" -lcrypto -lz
+{ [ "$SERVER" -nt "$BENCH/server.c" ] && [ "$SERVER" -nt "$BENCH/server_pmd.c" ]; } || cc -O2 -Wall -Wextra -o "$SERVER" "$BENCH/server.c" -lcrypto -lz
 
 JSON=$OUT/alloc_msgs.json
 /usr/bin/python3 "$BENCH/jsonmsgs.py" "$JSON"

@@ -51,9 +51,11 @@ fi
 
 # ---- bench server and raw client ----
 CFLAGS="-O2 -Wall -Wextra"
-build() { # out src [flags...]
+build() { # out src [flags...] (server.c includes server_pmd.c: either being newer rebuilds)
   local out=$1 src=$2; shift 2
-  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then cc $CFLAGS -o "$out" "$src" "$@"; fi
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$BENCH/server_pmd.c" -nt "$out" ]; then
+    cc $CFLAGS -o "$out" "$src" "$@"
+  fi
 }
 build "$OUT/server" "$BENCH/server.c" -lcrypto -lz
 build "$OUT/rawclient" "$BENCH/rawclient.c"
