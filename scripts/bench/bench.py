@@ -198,6 +198,7 @@ def read_stats(path, tag, timeout=5.0):
                             k, v = kv.split("=", 1)
                             out[k] = int(v)
                         out["ext"] = line.split(' ext="', 1)[1].split('"', 1)[0]
+                        out["offer"] = line.split(' offer="', 1)[1].split('"', 1)[0]
                         return out
         except FileNotFoundError:
             pass
@@ -219,7 +220,7 @@ def wire_check(case, st):
         return None, f"the server found {st['bad']} messages wrong"
     msgs = max(1, st["msgs"])
     wire = (st["out"] if mode == "recv" else st["in"]) / msgs
-    return (wire, st["zmsgs"] / msgs), ""
+    return (wire, st["zmsgs"] / msgs, st["offer"], st["ext"]), ""
 
 
 def start_server(binary, extra):
@@ -335,7 +336,7 @@ def main():
                         if not bad and case[1] in ("recv", "send") and client != "raw":
                             w, bad = wire_check(case, read_stats(stats_path, tag))
                             if w:
-                                res["wire"], res["zshare"] = w
+                                res["wire"], res["zshare"], res["offer"], res["answer"] = w
                         if bad:
                             res, err = None, bad
                     if res is None:
@@ -370,6 +371,8 @@ def main():
             if "wire" in rs[0]:
                 summary[name][client]["wire_per_msg"] = statistics.median(r["wire"] for r in rs)
                 summary[name][client]["compressed_share"] = rs[0]["zshare"]
+                summary[name][client]["offer"] = rs[0]["offer"]
+                summary[name][client]["answer"] = rs[0]["answer"]
 
     def ratio(name, other, client="moonwire"):
         s = summary.get(name, {})
@@ -412,6 +415,12 @@ def main():
             mm = f"{fmt(s['min'])}-{fmt(s['max'])}"
             print(f"{label:<15} {client:<9} {s['n']:>8} {fmt(s['median']):>9} {mm:>17} {s['unit']:<9} "
                   f"{s['cpu_s']:>6.2f} {s['maxrss_kb'] / 1024:>7.1f}{extra}")
+    for case in cases:
+        for client in clients:
+            s = summary[case[0]].get(client)
+            if case[0] in PMD_CASES and s and "offer" in s:
+                print(f"{case[0]} {client}: offered {s['offer']!r}, the server answered {s['answer']!r}; "
+                      f"the client read {s['info'].get('ext', '?')!r}")
     print("(vs node: moonwire's advantage, >1 is better: rate ratio, or node/moonwire for KiB and ms;"
           " vs raw: moonwire's share of the raw reader's rate)")
 
