@@ -2,8 +2,8 @@
 // as a user would write them. MODE: recv | send | echo | idle. The ws package comes from
 // NODE_PATH (scripts/bench/node_modules, or Debian's /usr/share/nodejs).
 // KIND json (and MODE zidle, the memory case of compression): permessage-deflate with ws's
-// defaults (perMessageDeflate: true; its threshold, 1024 bytes, leaves smaller messages
-// uncompressed), the messages being the lines of $BENCH_JSON, message i line i % lines.
+// defaults (perMessageDeflate: true; its 1024-byte threshold holds only without context
+// takeover, so with it every message is compressed), the messages being the lines of $BENCH_JSON, message i line i % lines.
 'use strict';
 const WebSocket = require('ws');
 const fs = require('fs');
