@@ -5,7 +5,7 @@
 # (Debian packages as root, Node's ws included: node-ws), makes
 # throw-away TLS certificates, then runs scripts/bench/bench.py.
 #   (no flag)  the full run: issue 7's counts, each figure the median of --runs (5) runs
-#   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, under 2 minutes
+#   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, 2-5 minutes
 #   --smoke    tiny counts, 1 run: checks that every client still works (a ctest test)
 # MOONWIRE_BIN=path uses that binary instead of building build-bench/ (ctest does this);
 # BENCH_OUT=dir puts the results there (default build/bench; results.json).
