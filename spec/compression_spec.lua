@@ -255,7 +255,7 @@ describe("websocketCompression, the option (issue 13)", function()
       end
       c.websocketExtensions = "x"
     ]==])
-    assert.same({ "DEFAULT\ttrue\tnil\tfalse\tfalse\t6\t8\t32" }, H.grep(res.lines, "^DEFAULT"), H.describe(res))
+    assert.same({ "DEFAULT\ttrue\tnil\tfalse\tfalse\t6\t4\t32" }, H.grep(res.lines, "^DEFAULT"), H.describe(res))
     -- threshold 0 is 1: every message but the empty one
     assert.same({ "SET\ttrue\t10\ttrue\t1" }, H.grep(res.lines, "^SET"))
     assert.same({ "OFF\tfalse" }, H.grep(res.lines, "^OFF"))

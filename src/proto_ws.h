@@ -25,13 +25,13 @@ typedef struct mw_ws_deflate {
     int client_no_context_takeover;
     int server_no_context_takeover;
     int level;                 /* zlib level 1..9; 0: 6 */
-    int mem_level;             /* zlib memLevel 1..9; 0: 8 */
+    int mem_level;             /* zlib memLevel 1..9; 0: 4 (README: memory per connection) */
     size_t threshold;          /* smallest message compressed, bytes; 0: 32 */
 } mw_ws_deflate;
 
 /* The defaults each 0 of mw_ws_deflate stands for. */
 #define MW_WS_DEFLATE_LEVEL 6
-#define MW_WS_DEFLATE_MEM_LEVEL 8
+#define MW_WS_DEFLATE_MEM_LEVEL 4
 #define MW_WS_DEFLATE_THRESHOLD 32
 
 /* Whether d is usable; 0, or -1 with msg[0..cap) naming the field and why. */

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # alloc.sh [--check] [--quick]: counts heap allocations per message in a moonwire process
 # (issue 7, target 8) with an LD_PRELOAD shim (alloc_shim.c), across 100,000 messages in
-# the steady state of cases 1-5: receive 16 B, receive 64 KiB, send 16 B, send 64 KiB, echo.
+# the steady state of cases 1-5: receive 16 B, receive 64 KiB, send 16 B, send 64 KiB, echo,
+# and of the compressed cases (issue 13: permessage-deflate agreed, context takeover):
+# receive and send the 200-byte JSON messages. zlib's allocations (through moonwire's
+# counting hooks, ws_deflate.c) are shown apart, as a part of C's.
 # Calls from Lua's allocator (liblua: strings, tables) are counted apart from C's (moonwire,
 # libev, libc, ...). --check exits 1 when C allocates more than MAX_C_PER_MSG (0.01) per
 # message in any case (without it, only a run that produces no count fails); --quick uses
@@ -38,9 +41,15 @@ cc -O2 -Wall -Wextra -shared -fPIC -o "$OUT/alloc_shim.so" "$BENCH/alloc_shim.c"
 # Its own server binary: run.sh (bench/smoke) builds build/bench/server at the same time
 # under ctest -j, and a half-written file shared by both would not run.
 SERVER=$OUT/alloc_server
-[ "$SERVER" -nt "$BENCH/server.c" ] || cc -O2 -Wall -Wextra -o "$SERVER" "$BENCH/server.c" -lcrypto
+{ [ "$SERVER" -nt "$BENCH/server.c" ] && [ "$SERVER" -nt "$BENCH/server_pmd.c" ]; } || cc -O2 -Wall -Wextra -o "$SERVER" "$BENCH/server.c" -lcrypto -lz
 
-coproc SRV_IO { exec "$SERVER"; }
+JSON=$OUT/alloc_msgs.json
+/usr/bin/python3 "$BENCH/jsonmsgs.py" "$JSON"
+# moonwire's zlib hooks (counted_alloc, z_alloc, stream_new: whichever the compiler kept)
+ZR=$(nm -S "$MW" 2>/dev/null | awk '$4 ~ /^(counted_alloc|z_alloc|stream_new)$/ { printf "%s%s:%s", sep, $1, $2; sep="," }')
+[ -n "$ZR" ] || echo "alloc: no symbols for moonwire's zlib hooks in $MW: the zlib column reads 0 for want of them"
+
+coproc SRV_IO { exec "$SERVER" --json "$JSON"; }
 SRV=$SRV_IO_PID
 trap 'kill $SRV 2>/dev/null || true' EXIT
 # the server prints "PORT p" once it listens
@@ -53,20 +62,24 @@ CASES=(
   "send_16B send 60000 16 text"
   "send_64KiB send 200 65536 binary"
   "echo_32B echo 1000 32 text"
+  "zrecv_json recv 2000 200 json"
+  "zsend_json send 2000 200 json"
 )
 fail=0
 broken=0
-printf '%-11s %9s %12s %12s %12s %14s\n' case messages "C allocs" "C per msg" "Lua allocs" "Lua per msg"
+printf '%-11s %9s %12s %12s %12s %12s %14s\n' case messages "C allocs" "C per msg" "zlib allocs" "Lua allocs" "Lua per msg"
 declare -a SITES=()
 for c in "${CASES[@]}"; do
   read -r name mode warmup size kind <<< "$c"
   total=$((warmup + N))
+  pmd=
+  [ "$kind" = json ] && pmd="&pmd=1"
   case $mode in
-    recv) url="ws://127.0.0.1:$PORT/flood?n=$total&size=$size&op=$kind" ;;
-    send) url="ws://127.0.0.1:$PORT/sink?n=$total" ;;
+    recv) url="ws://127.0.0.1:$PORT/flood?n=$total&size=$size&op=$kind$pmd" ;;
+    send) url="ws://127.0.0.1:$PORT/sink?n=$total${pmd:+&op=json$pmd}" ;;
     echo) url="ws://127.0.0.1:$PORT/echo" ;;
   esac
-  err=$(LD_PRELOAD="$OUT/alloc_shim.so" timeout 120 "$MW" "$BENCH/clients/moonwire_alloc.lua" \
+  err=$(BENCH_JSON=$JSON ALLOC_ZLIB_RANGES=$ZR LD_PRELOAD="$OUT/alloc_shim.so" timeout 120 "$MW" "$BENCH/clients/moonwire_alloc.lua" \
         "$mode" "$url" "$warmup" "$N" "$size" "$kind" 2>&1 >/dev/null) || true
   line=$(grep '^ALLOCS ' <<< "$err" || true)
   if [ -z "$line" ]; then
@@ -74,11 +87,17 @@ for c in "${CASES[@]}"; do
     broken=1
     continue
   fi
+  if [ "$kind" = json ] && ! grep -q '^EXT permessage-deflate' <<< "$err"; then
+    echo "$name: permessage-deflate was not agreed: $(grep '^EXT' <<< "$err")"
+    broken=1
+    continue
+  fi
   ca=$(sed 's/.*c_alloc=\([0-9]*\).*/\1/' <<< "$line")
+  za=$(sed 's/.*zlib_alloc=\([0-9]*\).*/\1/' <<< "$line")
   la=$(sed 's/.*lua_alloc=\([0-9]*\).*/\1/' <<< "$line")
   cpm=$(awk -v a="$ca" -v n="$N" 'BEGIN { printf "%.4f", a / n }')
   lpm=$(awk -v a="$la" -v n="$N" 'BEGIN { printf "%.4f", a / n }')
-  printf '%-11s %9d %12d %12s %12d %14s\n' "$name" "$N" "$ca" "$cpm" "$la" "$lpm"
+  printf '%-11s %9d %12d %12s %12d %12d %14s\n' "$name" "$N" "$ca" "$cpm" "$za" "$la" "$lpm"
   if awk -v x="$cpm" -v m="$MAX_C_PER_MSG" 'BEGIN { exit !(x > m) }'; then fail=1; fi
   while read -r _ count where sym; do
     mod=${where%+*}; off=${where##*+}

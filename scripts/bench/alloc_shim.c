@@ -7,7 +7,9 @@
  * io.open("/__allocmark/stop") (the fopen of such a path never touches the disk and
  * fails); at stop the shim prints one line to stderr:
  *   ALLOCS c_alloc=N c_free=N c_bytes=N lua_alloc=N lua_free=N lua_bytes=N
- * followed by "ALLOCSITE count module+offset symbol" lines, the C call sites that
+ * (and zlib_alloc=N: the C allocations made by moonwire's zlib hooks, a part of c_alloc;
+ * ALLOC_ZLIB_RANGES="off:size,..." names those functions' code in the main executable,
+ * alloc.sh takes it from nm) followed by "ALLOCSITE count module+offset symbol" lines, the C call sites that
  * allocated most in the window (resolve with addr2line -e module offset). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -26,6 +28,10 @@ extern void *__libc_memalign(size_t, size_t);
 
 static uintptr_t lua_lo, lua_hi;   /* liblua's executable segment */
 static int counting;
+#define NZR 8
+static uintptr_t zr_lo[NZR], zr_hi[NZR];   /* moonwire's zlib allocation hooks */
+static int nzr;
+static unsigned long z_alloc_n;
 static unsigned long c_alloc, c_free, c_bytes, lua_alloc, lua_free, lua_bytes;
 
 #define NSITES 256
@@ -46,7 +52,38 @@ static int find_lua(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-__attribute__((constructor)) static void init(void) { dl_iterate_phdr(find_lua, NULL); }
+static int find_main(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    if (info->dlpi_name && info->dlpi_name[0]) return 0;   /* the main program has no name */
+    *(uintptr_t *)data = info->dlpi_addr;
+    return 1;
+}
+
+__attribute__((constructor)) static void init(void)
+{
+    dl_iterate_phdr(find_lua, NULL);
+    const char *r = getenv("ALLOC_ZLIB_RANGES");
+    uintptr_t base = 0;
+    if (!r || !dl_iterate_phdr(find_main, &base)) return;
+    while (*r && nzr < NZR) {
+        char *end;
+        unsigned long off = strtoul(r, &end, 16);
+        if (*end != ':') break;
+        unsigned long len = strtoul(end + 1, &end, 16);
+        zr_lo[nzr] = base + off;
+        zr_hi[nzr++] = base + off + len;
+        if (*end != ',') break;
+        r = end + 1;
+    }
+}
+
+static int from_zlib_hooks(uintptr_t ra)
+{
+    for (int i = 0; i < nzr; i++)
+        if (ra >= zr_lo[i] && ra < zr_hi[i]) return 1;
+    return 0;
+}
 
 static int from_lua(void *ra) { return (uintptr_t)ra >= lua_lo && (uintptr_t)ra < lua_hi; }
 
@@ -56,6 +93,7 @@ static void note_alloc(void *ra, size_t n)
     if (from_lua(ra)) { lua_alloc++; lua_bytes += n; return; }
     c_alloc++;
     c_bytes += n;
+    if (from_zlib_hooks((uintptr_t)ra)) z_alloc_n++;
     uintptr_t h = ((uintptr_t)ra >> 2) % NSITES;
     for (int i = 0; i < NSITES; i++, h = (h + 1) % NSITES) {
         if (sites[h].ra == (uintptr_t)ra) { sites[h].n++; return; }
@@ -120,8 +158,8 @@ int posix_memalign(void **out, size_t al, size_t n)
 static void report(void)
 {
     counting = 0;
-    fprintf(stderr, "ALLOCS c_alloc=%lu c_free=%lu c_bytes=%lu lua_alloc=%lu lua_free=%lu lua_bytes=%lu\n",
-            c_alloc, c_free, c_bytes, lua_alloc, lua_free, lua_bytes);
+    fprintf(stderr, "ALLOCS c_alloc=%lu c_free=%lu c_bytes=%lu lua_alloc=%lu lua_free=%lu lua_bytes=%lu zlib_alloc=%lu\n",
+            c_alloc, c_free, c_bytes, lua_alloc, lua_free, lua_bytes, z_alloc_n);
     for (int k = 0; k < 8; k++) {
         int best = -1;
         for (int i = 0; i < NSITES; i++)
@@ -144,7 +182,7 @@ static int mark(const char *path)
 {
     if (strncmp(path, "/__allocmark/", 13) != 0) return 0;
     if (strcmp(path + 13, "start") == 0) {
-        c_alloc = c_free = c_bytes = lua_alloc = lua_free = lua_bytes = 0;
+        c_alloc = c_free = c_bytes = lua_alloc = lua_free = lua_bytes = z_alloc_n = 0;
         memset(sites, 0, sizeof sites);
         counting = 1;
     } else if (strcmp(path + 13, "stop") == 0) {

@@ -11,6 +11,7 @@ handshake to the last message, so process start does not count; CPU covers the w
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,9 +36,16 @@ CASES = [
     ("idle_10k", "idle", 10_000, 0, "", False),
     ("start", "start", 20, 0, "", False),
     ("wss_recv_64KiB", "recv", 5_000, 65536, "binary", True),
+    # permessage-deflate (issue 13): 200-byte JSON messages (jsonmsgs.py), context takeover
+    ("zrecv_json", "recv", 200_000, 200, "json", False),
+    ("zsend_json", "send", 200_000, 200, "json", False),
+    ("zidle_10k", "zidle", 10_000, 0, "json", False),
 ]
+# The cases whose connections must agree permessage-deflate; every other case must not.
+PMD_CASES = {"zrecv_json", "zsend_json", "zidle_10k"}
 SMOKE_N = {"recv_16B": 2000, "recv_1KiB": 500, "recv_64KiB": 20, "recv_1MiB": 3, "send_16B": 2000,
-           "send_64KiB": 20, "echo_32B": 200, "idle_10k": 50, "start": 3, "wss_recv_64KiB": 20}
+           "send_64KiB": 20, "echo_32B": 200, "idle_10k": 50, "start": 3, "wss_recv_64KiB": 20,
+           "zrecv_json": 2000, "zsend_json": 2000, "zidle_10k": 50}
 QUICK_DIV = 10
 # Peers too slow for the full count in reasonable time: they run 1/k of it (rates stay rates).
 SLOW = {("luahttp", "send_64KiB"): 10, ("python", "send_16B"): 2, ("luahttp", "send_16B"): 2}
@@ -45,16 +53,20 @@ SLOW = {("luahttp", "send_64KiB"): 10, ("python", "send_16B"): 2, ("luahttp", "s
 CLIENT_ORDER = ["moonwire", "node", "python", "luahttp", "raw"]
 
 
-def url_for(case, port, n, tls):
+def url_for(case, port, n, tls, tag=""):
     name, mode, _, size, kind, _ = case
     scheme = "wss" if tls else "ws"
     base = f"{scheme}://127.0.0.1:{port}"
+    pmd = "&pmd=1" if name in PMD_CASES else ""
+    tag = f"&tag={tag}" if tag else ""
     if mode == "recv":
-        return f"{base}/flood?n={n}&size={size}&op={kind}"
+        return f"{base}/flood?n={n}&size={size}&op={kind}{pmd}{tag}"
     if mode == "send":
-        return f"{base}/sink?n={n}"
+        return f"{base}/sink?n={n}{'&op=json' if kind == 'json' else ''}{pmd}{tag}"
     if mode == "echo":
         return f"{base}/echo"
+    if mode == "zidle":
+        return f"{base}/zidle?pmd=1"
     return f"{base}/idle"
 
 
@@ -65,13 +77,16 @@ class Env:
         self.node_path = a.node_path
         self.luahttp_lua = a.luahttp_lua
         self.cafile = a.cafile
+        self.json = a.json_msgs
 
 
-def command(client, case, n, port, env):
+def command(client, case, n, port, env, tag=""):
     """The argv for one client on one case, or None when it does not take part."""
     name, mode, _, size, kind, tls = case
     if tls and client not in ("moonwire", "node"):
         return None
+    if name in PMD_CASES and client not in ("moonwire", "node", "python"):
+        return None   # lua-http has no permessage-deflate, the raw client only moves bytes
     if mode == "start":
         return {
             "moonwire": [env.raw, "start", str(n), env.moonwire, "-e", ""],
@@ -80,8 +95,10 @@ def command(client, case, n, port, env):
             "luahttp": [env.raw, "start", str(n), env.luahttp_lua, "-e", ""],
             "raw": [env.raw, "start", str(n), "/bin/true"],
         }[client]
-    url = url_for(case, port, n, tls)
+    url = url_for(case, port, n, tls, tag)
     if client == "moonwire":
+        if mode == "zidle":
+            return [env.moonwire, os.path.join(CLIENTS_DIR, "moonwire_idle.lua"), url, str(n), "exchange"]
         script = os.path.join(CLIENTS_DIR, f"moonwire_{mode}.lua")
         argv = [env.moonwire, script, url, str(n)]
         if mode in ("send", "echo"):
@@ -111,6 +128,7 @@ def run_one(argv, env, timeout, cpus=None):
     None, error text)."""
     e = dict(os.environ)
     e["NODE_PATH"] = env.node_path
+    e["BENCH_JSON"] = env.json
     with tempfile.TemporaryFile() as errf, tempfile.NamedTemporaryFile(mode="r") as ruf:
         p = subprocess.Popen([env.raw, "exec", ruf.name] + argv, stdout=subprocess.PIPE, stderr=errf,
                              stdin=subprocess.DEVNULL, env=e, start_new_session=True,
@@ -146,7 +164,7 @@ def run_one(argv, env, timeout, cpus=None):
 def figure(case, res, n):
     """(value, unit, higher_is_better) of one run."""
     name, mode, _, size, _, _ = case
-    if mode == "idle":
+    if mode in ("idle", "zidle"):
         return (res["rss_after_kb"] - res["rss_before_kb"]) / max(1, res["msgs"]), "KiB/conn", False
     if mode == "start":
         return res["secs"] * 1000, "ms", False
@@ -164,6 +182,45 @@ def check_counts(case, res, n):
     if mode == "recv" and int(res["bytes"]) != n * size:
         return f"bytes {int(res['bytes'])} != {n * size}"
     return ""
+
+
+def read_stats(path, tag, timeout=5.0):
+    """The server's line for tag (written when that connection closed), or None: the
+    client may exit before the server has seen its close, so this waits a little."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(f"tag={tag} "):
+                        out = {}
+                        for kv in line.split(" ext=", 1)[0].split()[1:]:
+                            k, v = kv.split("=", 1)
+                            out[k] = int(v)
+                        out["ext"] = line.split(' ext="', 1)[1].split('"', 1)[0]
+                        out["offer"] = line.split(' offer="', 1)[1].split('"', 1)[0]
+                        return out
+        except FileNotFoundError:
+            pass
+        if time.time() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def wire_check(case, st):
+    """Bytes on the wire per message, and an error when compression was agreed where it
+    must not be (or not agreed where it must), or the server found a message wrong."""
+    name, mode = case[0], case[1]
+    if st is None:
+        return None, "the bench server wrote no stats line"
+    want = name in PMD_CASES
+    if bool(st["ext"]) != want:
+        return None, f"the server agreed {st['ext']!r} in a case that must {'' if want else 'not '}compress"
+    if st["bad"]:
+        return None, f"the server found {st['bad']} messages wrong"
+    msgs = max(1, st["msgs"])
+    wire = (st["out"] if mode == "recv" else st["in"]) / msgs
+    return (wire, st["zmsgs"] / msgs, st["offer"], st["ext"]), ""
 
 
 def start_server(binary, extra):
@@ -204,6 +261,7 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--no-pin", action="store_true", help="echo: leave client and server unpinned")
     ap.add_argument("--note", default="")
+    ap.add_argument("--json-msgs", default="", help="the JSON lines (default: made by jsonmsgs.py)")
     a = ap.parse_args()
     env = Env(a)
     clients = [c for c in CLIENT_ORDER if c in a.clients.split(",")]
@@ -215,11 +273,20 @@ def main():
         if not cases:
             sys.exit(f"--only {a.only}: no such case ({', '.join(c[0] for c in CASES)})")
 
-    srv, port = start_server(a.server, [])
+    work = tempfile.mkdtemp(prefix="moonwire-bench-")
+    if not a.json_msgs:
+        sys.path.insert(0, HERE)
+        import jsonmsgs
+        a.json_msgs = os.path.join(work, "msgs.json")
+        jsonmsgs.write(a.json_msgs)
+    env.json = a.json_msgs
+    stats_path = os.path.join(work, "stats")
+    srv_args = ["--json", a.json_msgs, "--stats", stats_path]
+    srv, port = start_server(a.server, srv_args)
     tls_srv = tls_port = None
     if a.server_tls and a.cert:
         try:
-            tls_srv, tls_port = start_server(a.server_tls, ["--tls", a.cert, a.key])
+            tls_srv, tls_port = start_server(a.server_tls, ["--tls", a.cert, a.key] + srv_args)
         except RuntimeError as e:
             print(f"bench: TLS server unavailable: {e}", file=sys.stderr)
 
@@ -255,7 +322,8 @@ def main():
                         n = max(1, n // SLOW.get((client, name), 1))
                     ns[(name, client)] = n
                     p = tls_port if case[5] else port
-                    argv = command(client, case, n, p, env)
+                    tag = f"{name}.{client}.{r}"
+                    argv = command(client, case, n, p, env, tag)
                     if argv is None:
                         continue
                     if case[5] and tls_port is None:
@@ -264,6 +332,11 @@ def main():
                     res, err = run_one(argv, env, timeout, pin)
                     if res is not None:
                         bad = check_counts(case, res, n)
+                        # (the raw client makes its own URL, with no tag: it never offers)
+                        if not bad and case[1] in ("recv", "send") and client != "raw":
+                            w, bad = wire_check(case, read_stats(stats_path, tag))
+                            if w:
+                                res["wire"], res["zshare"], res["offer"], res["answer"] = w
                         if bad:
                             res, err = None, bad
                     if res is None:
@@ -295,6 +368,11 @@ def main():
                 "maxrss_kb": statistics.median(r["maxrss_kb"] for r in rs),
                 "info": rs[0]["info"], "values": vals,
             }
+            if "wire" in rs[0]:
+                summary[name][client]["wire_per_msg"] = statistics.median(r["wire"] for r in rs)
+                summary[name][client]["compressed_share"] = rs[0]["zshare"]
+                summary[name][client]["offer"] = rs[0]["offer"]
+                summary[name][client]["answer"] = rs[0]["answer"]
 
     def ratio(name, other, client="moonwire"):
         s = summary.get(name, {})
@@ -332,9 +410,17 @@ def main():
             cipher = s["info"].get("cipher")
             if cipher:
                 extra += f"  [{cipher}]"
+            if name in PMD_CASES and "wire_per_msg" in s:
+                extra += f"  [{s['wire_per_msg']:.1f} B/msg on the wire, {s['compressed_share'] * 100:.0f}% compressed]"
             mm = f"{fmt(s['min'])}-{fmt(s['max'])}"
             print(f"{label:<15} {client:<9} {s['n']:>8} {fmt(s['median']):>9} {mm:>17} {s['unit']:<9} "
                   f"{s['cpu_s']:>6.2f} {s['maxrss_kb'] / 1024:>7.1f}{extra}")
+    for case in cases:
+        for client in clients:
+            s = summary[case[0]].get(client)
+            if case[0] in PMD_CASES and s and "offer" in s:
+                print(f"{case[0]} {client}: offered {s['offer']!r}, the server answered {s['answer']!r}; "
+                      f"the client read {s['info'].get('ext', '?')!r}")
     print("(vs node: moonwire's advantage, >1 is better: rate ratio, or node/moonwire for KiB and ms;"
           " vs raw: moonwire's share of the raw reader's rate)")
 
@@ -362,18 +448,36 @@ def main():
         idle and idle["median"] <= 8, judged=bool(idle and idle["n"] >= 10000))
     st = summary.get("start", {}).get("moonwire")
     tgt(7, "moonwire -e '' < 3 ms", st and st["median"], st and st["median"] < 3)
+    def wire(name, client):
+        return summary.get(name, {}).get(client, {}).get("wire_per_msg")
+
+    def lower(name, other):   # moonwire's figure over other's, for a lower-is-better figure
+        m, o = summary.get(name, {}).get("moonwire"), summary.get(name, {}).get(other)
+        return m["median"] / o["median"] if m and o and o["median"] else None
+
+    vs_node("13a", "compressed JSON receive >= 2x node", "zrecv_json", 2)
+    vs_node("13b", "compressed JSON send >= 2x node", "zsend_json", 2)
+    for c in ("zrecv_json", "zsend_json"):
+        mw_, nd = wire(c, "moonwire"), wire(c, "node")
+        tgt("13c", f"{c} wire B/msg <= node's", mw_, mw_ is not None and nd is not None and mw_ <= nd)
+    zi = summary.get("zidle_10k", {}).get("moonwire")
+    full = bool(zi and zi["n"] >= 10000)
+    rn, rp = lower("zidle_10k", "node"), lower("zidle_10k", "python")
+    tgt("13d", "compressed conn KiB < half of node's (ratio)", rn, rn is not None and rn < 0.5, judged=full)
+    tgt("13d", "compressed conn KiB < python's (ratio)", rp, rp is not None and rp < 1, judged=full)
     if not a.smoke:
         print()
-        print("targets (issue 7):")
+        print("targets (issue 7, issue 13):")
         for t in targets:
             v = t["value"]
             state = {True: "MET", False: "MISSED", None: "not judged"}[t["met"]]
             if t["ceiling"] is not None:
                 state += f"  (raw client {fmt(t['ceiling'])}x node"
                 state += ")" if t["reachable"] else ": out of reach on this machine)"
-            print(f"  {t['target']}. {t['text']:<45} {fmt(v) if v is not None else 'n/a':>8}  {state}")
+            print(f"  {t['target']}. {t['text']:<46} {fmt(v) if v is not None else 'n/a':>8}  {state}")
         print("  8. no allocation per message: see scripts/bench/alloc.sh")
     elapsed = time.time() - t_start
+    shutil.rmtree(work, ignore_errors=True)
     print(f"\n{mode_name} run took {elapsed:.0f}s; load average at end {os.getloadavg()[0]:.2f}")
 
     if a.json:

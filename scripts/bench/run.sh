@@ -5,7 +5,7 @@
 # (Debian packages as root, Node's ws included: node-ws), makes
 # throw-away TLS certificates, then runs scripts/bench/bench.py.
 #   (no flag)  the full run: issue 7's counts, each figure the median of --runs (5) runs
-#   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, under 2 minutes
+#   --quick    a tenth of the counts (idle: 1,000 connections), 5 runs, 2-5 minutes
 #   --smoke    tiny counts, 1 run: checks that every client still works (a ctest test)
 # MOONWIRE_BIN=path uses that binary instead of building build-bench/ (ctest does this);
 # BENCH_OUT=dir puts the results there (default build/bench; results.json).
@@ -23,7 +23,7 @@ say() { echo "bench: $*" >&2; }
 # ---- peers (Debian) ----
 # lua-http is packaged for Lua 5.1-5.3, its dependencies basexx and fifo for 5.1-5.2 only:
 # it runs under lua5.2 (LUAHTTP_LUA overrides). libssl-dev: the TLS bench server (OpenSSL).
-PACKAGES=(nodejs node-ws python3 python3-websockets lua-http lua5.2 libssl-dev openssl)
+PACKAGES=(nodejs node-ws python3 python3-websockets lua-http lua5.2 libssl-dev openssl zlib1g-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,14 +51,16 @@ fi
 
 # ---- bench server and raw client ----
 CFLAGS="-O2 -Wall -Wextra"
-build() { # out src [flags...]
+build() { # out src [flags...] (server.c includes server_pmd.c: either being newer rebuilds)
   local out=$1 src=$2; shift 2
-  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then cc $CFLAGS -o "$out" "$src" "$@"; fi
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$BENCH/server_pmd.c" -nt "$out" ]; then
+    cc $CFLAGS -o "$out" "$src" "$@"
+  fi
 }
-build "$OUT/server" "$BENCH/server.c" -lcrypto
+build "$OUT/server" "$BENCH/server.c" -lcrypto -lz
 build "$OUT/rawclient" "$BENCH/rawclient.c"
 SERVER_TLS=
-if [ -f /usr/include/openssl/ssl.h ] && build "$OUT/server_tls" "$BENCH/server.c" -DBENCH_TLS -lssl -lcrypto; then
+if [ -f /usr/include/openssl/ssl.h ] && build "$OUT/server_tls" "$BENCH/server.c" -DBENCH_TLS -lssl -lcrypto -lz; then
   SERVER_TLS=$OUT/server_tls
 else
   say "no OpenSSL headers: the wss case will read n/a"

@@ -7,8 +7,25 @@
  *   /sink?n=N                           read N messages, then answer a text "done"
  *   /echo                               send every data frame back (unmasked)
  *   /idle                               handshake, then nothing
+ *   /flood?n=N&op=json                  N of the 200-byte JSON messages (--json FILE, line i % lines)
+ *   /sink?n=N&op=json                   as /sink, every message checked against the JSON lines
+ *   /zidle                              the memory case: sends one 1,207-byte message (six JSON
+ *                                       lines as an array), waits for it back, checks it, sends
+ *                                       "ok", then nothing
+ * permessage-deflate (RFC 7692, zlib) is accepted only when the query says pmd=1: every
+ * other case ignores an offer (moonwire offers by default) and stays uncompressed. The
+ * answer follows the offer: server_no_context_takeover and server_max_window_bits=N are
+ * honoured and echoed, client_no_context_takeover echoed; the server inflates with a
+ * 32 KiB window, whatever the client compresses with. A compressed flood is compressed once
+ * (per count, window and takeover rule) and the same frames go to every client: with the
+ * same messages in the same order the stream is the same.
+ * tag=T in the query: when that connection closes, a line goes to --stats FILE:
+ *   tag=T in=B out=B msgs=N zmsgs=N bad=N ext="answer" offer="offer"
+ * (bytes after the handshake each way, messages sunk or flooded, how many compressed, how
+ * many failed the JSON check).
  * Options: --port P (default 0: any; the port is printed as "PORT p" on stdout),
- *          --tls CERT KEY (needs -DBENCH_TLS and -lssl -lcrypto: OpenSSL, AES-NI).
+ *          --tls CERT KEY (needs -DBENCH_TLS and -lssl -lcrypto: OpenSSL, AES-NI),
+ *          --json FILE, --stats FILE.
  * The server runs until SIGINT/SIGTERM. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +43,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #ifdef BENCH_TLS
@@ -33,7 +51,7 @@
 #include <openssl/ssl.h>
 #endif
 
-enum { M_HANDSHAKE, M_FLOOD, M_SINK, M_ECHO, M_IDLE, M_CLOSING };
+enum { M_HANDSHAKE, M_FLOOD, M_SINK, M_ECHO, M_IDLE, M_ZIDLE, M_CLOSING };
 enum { IO_AGAIN = -1, IO_ERR = -2 };
 
 typedef struct conn {
@@ -50,6 +68,19 @@ typedef struct conn {
     uint64_t sink_n, sink_got;
     int close_after_out;      /* close the socket once out is written */
     int want_out;             /* EPOLLOUT armed */
+    /* permessage-deflate and the JSON cases */
+    int pmd;                  /* agreed */
+    int s_wbits, s_nocontext; /* how we compress (agreed) */
+    int check_json;           /* sink: every message must be the next JSON line */
+    int zmsg;                 /* the message being received is compressed (RSV1) */
+    z_stream *inf;            /* sink: the client's stream, made at its first message */
+    char *msg;                /* sink with a check or compression: the message so far */
+    size_t msglen, msgcap;
+    uint64_t zmsgs, bad;
+    uint64_t rbytes, wbytes;  /* after the handshake */
+    char tag[64];
+    char ext[128];            /* our answer, "" when none */
+    char offer[256];
 #ifdef BENCH_TLS
     SSL *ssl;
 #endif
@@ -113,6 +144,9 @@ static flood_buf *flood_for(size_t size, int op)
     return f;
 }
 
+/* JSON, permessage-deflate, stats (uses conn, frame_header, die; out_append comes later) */
+#include "server_pmd.c"
+
 /* ---- I/O (plain or TLS) ---- */
 
 static long io_read(conn *c, char *p, size_t n)
@@ -150,6 +184,9 @@ static long io_write(conn *c, const char *p, size_t n)
 
 static void conn_close(conn *c)
 {
+    write_stats(c);
+    drop_inflater(c);
+    free(c->msg);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 #ifdef BENCH_TLS
     if (c->ssl) SSL_free(c->ssl);
@@ -210,6 +247,7 @@ static int flush_out(conn *c)
         long r = io_write(c, p, n);
         if (r == IO_AGAIN) { arm(c, 1); return 0; }
         if (r < 0) { conn_close(c); return -1; }
+        c->wbytes += (uint64_t)r;
         if (own) c->outoff += (size_t)r;
         else {
             c->flood_sent += (uint64_t)r;
@@ -236,6 +274,75 @@ static uint64_t query_num(const char *path, const char *key, uint64_t dflt)
     return dflt;
 }
 
+static int query_has(const char *path, const char *kv)
+{
+    const char *q = strchr(path, '?');
+    size_t l = strlen(kv);
+    while (q) {
+        q++;
+        if (strncmp(q, kv, l) == 0 && (q[l] == '&' || q[l] == 0)) return 1;
+        q = strchr(q, '&');
+    }
+    return 0;
+}
+
+static void query_str(const char *path, const char *key, char *out, size_t cap)
+{
+    const char *q = strchr(path, '?');
+    size_t kl = strlen(key);
+    out[0] = 0;
+    while (q) {
+        q++;
+        if (strncmp(q, key, kl) == 0 && q[kl] == '=') {
+            size_t n = strcspn(q + kl + 1, "&");
+            if (n >= cap) n = cap - 1;
+            memcpy(out, q + kl + 1, n);
+            out[n] = 0;
+            return;
+        }
+        q = strchr(q, '&');
+    }
+}
+
+/* Every Sec-WebSocket-Extensions field of the request, comma-joined, into c->offer. */
+static void collect_offer(conn *c)
+{
+    size_t l = 0;
+    for (char *line = strstr(c->in, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Sec-WebSocket-Extensions:", 25) != 0) continue;
+        const char *v = line + 27;
+        size_t n = strcspn(v, "\r\n");
+        if (l + n + 3 >= sizeof c->offer) break;
+        if (l) { memcpy(c->offer + l, ", ", 2); l += 2; }
+        memcpy(c->offer + l, v, n);
+        l += n;
+    }
+    c->offer[l] = 0;
+    char *t = trim(c->offer);
+    memmove(c->offer, t, strlen(t) + 1);
+}
+
+static void start_flood(conn *c, const char *path)
+{
+    uint64_t n = query_num(path, "n", 1000), size = query_num(path, "size", 16);
+    const char *op = strstr(path, "op=");
+    c->sink_n = n;
+    c->mode = M_FLOOD;
+    if (op && strncmp(op + 3, "json", 4) == 0) {
+        jflood *f = jflood_for(n, c->pmd ? c->s_wbits : 0, c->s_nocontext);
+        c->flood = f->g.p;
+        c->flood_len = c->flood_total = f->g.len;
+    } else {
+        int opcode = op ? (strncmp(op + 3, "binary", 6) == 0 ? 2 : 1) : (size >= 65536 ? 2 : 1);
+        flood_buf *f = flood_for((size_t)size, opcode);
+        c->flood = f->buf;
+        c->flood_len = f->len;
+        c->flood_total = n * (uint64_t)(size + (size < 126 ? 2 : size <= 0xffff ? 4 : 10));
+    }
+    c->flood_sent = 0;
+    if (n == 0) send_close(c);
+}
+
 static int handshake(conn *c)
 {
     char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
@@ -259,27 +366,32 @@ static int handshake(conn *c)
     sha1((unsigned char *)buf, kl + 36, dig);
     char acc[32];
     base64(dig, 20, acc);
-    char resp[256];
+    query_str(path, "tag", c->tag, sizeof c->tag);
+    collect_offer(c);
+    /* Only a case that asks for it compresses: every other one ignores the offer. */
+    if (query_has(path, "pmd=1")) negotiate(c);
+    int json = query_has(path, "op=json") || strncmp(path, "/zidle", 6) == 0;
+    if (json && !jcount) return -1;   /* started without --json */
+    char resp[512];
     int rl = snprintf(resp, sizeof resp,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acc);
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n", acc,
+                      c->pmd ? "Sec-WebSocket-Extensions: " : "", c->ext, c->pmd ? "\r\n" : "");
     out_append(c, resp, (size_t)rl);
+    c->wbytes -= (uint64_t)rl;
+    c->rbytes -= (uint64_t)headlen;
     if (strncmp(path, "/flood", 6) == 0) {
-        uint64_t n = query_num(path, "n", 1000), size = query_num(path, "size", 16);
-        const char *op = strstr(path, "op=");
-        int opcode = op ? (strncmp(op + 3, "binary", 6) == 0 ? 2 : 1) : (size >= 65536 ? 2 : 1);
-        flood_buf *f = flood_for((size_t)size, opcode);
-        c->flood = f->buf;
-        c->flood_len = f->len;
-        c->flood_total = n * (uint64_t)(size + (size < 126 ? 2 : size <= 0xffff ? 4 : 10));
-        c->flood_sent = 0;
-        c->mode = M_FLOOD;
-        if (n == 0) send_close(c);
+        start_flood(c, path);
     } else if (strncmp(path, "/sink", 5) == 0) {
         c->sink_n = query_num(path, "n", 1000);
+        c->check_json = json;
         c->mode = M_SINK;
     } else if (strncmp(path, "/echo", 5) == 0) {
         c->mode = M_ECHO;
+    } else if (strncmp(path, "/zidle", 6) == 0) {
+        const gbuf *g = big_frame(c->pmd ? c->s_wbits : 0);
+        out_append(c, g->p, g->len);
+        c->mode = M_ZIDLE;
     } else {
         c->mode = M_IDLE;
     }
@@ -328,7 +440,13 @@ static int frames(conn *c)
             out_append(c, h, n);
             out_append(c, payload, (size_t)len);
         } else if (op == 0 || op == 1 || op == 2) {
-            if (c->mode == M_SINK) {
+            if ((c->mode == M_SINK && (c->check_json || c->pmd)) || c->mode == M_ZIDLE) {
+                if (masked) for (uint64_t i = 0; i < len; i++) payload[i] ^= b[mk + (i & 3)];
+                if (message_part(c, op, b[0] & 0x40, fin, payload, (size_t)len) < 0) {
+                    conn_close(c);
+                    return -1;
+                }
+            } else if (c->mode == M_SINK) {
                 if (fin && ++c->sink_got == c->sink_n) {
                     static const unsigned char done[6] = {0x81, 4, 'd', 'o', 'n', 'e'};
                     out_append(c, done, sizeof done);
@@ -365,6 +483,7 @@ static void on_readable(conn *c)
         if (r == IO_AGAIN) break;
         if (r <= 0) { conn_close(c); return; }
         c->inlen += (size_t)r;
+        c->rbytes += (uint64_t)r;
         if (c->mode == M_HANDSHAKE) {
             int h = handshake(c);
             if (h < 0) { conn_close(c); return; }
@@ -431,7 +550,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
         else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) { cert = argv[++i]; key = argv[++i]; }
-        else { fprintf(stderr, "usage: %s [--port P] [--tls CERT KEY]\n", argv[0]); return 2; }
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) load_json(argv[++i]);
+        else if (strcmp(argv[i], "--stats") == 0 && i + 1 < argc) {
+            if (!(stats = fopen(argv[++i], "a"))) die(argv[i]);
+        } else { fprintf(stderr, "usage: %s [--port P] [--tls CERT KEY] [--json FILE] [--stats FILE]\n", argv[0]); return 2; }
     }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};

@@ -3,7 +3,10 @@
  *
  * Memory (zlib's own formulas, zlib.h/zconf.h): a compressor holds
  * (1 << (wbits + 2)) + (1 << (mem_level + 9)) bytes plus ~6 KiB of state:
- * 256 KiB + 6 KiB at 15/8 (the default), 136 KiB at 12/8, 10 KiB at 9/1.
+ * 136 KiB + 6 KiB at 15/4 (the default: WS_DEFLATE_MEM_DEFAULT in ws_ext.h),
+ * 256 KiB at 15/8 (zlib's own default), 10 KiB at 9/1. Only what zlib has
+ * touched is resident: the hash head (2^(mem_level+8) bytes) is cleared at
+ * the first message, the window and its chains fill as history grows.
  * A decompressor holds a 32 KiB window (allocated by its first output) plus
  * ~7 KiB of state, whatever server_max_window_bits was agreed: zlib checks
  * a distance against its window only for history from an earlier call, and

@@ -1,6 +1,8 @@
 -- moonwire_alloc.lua MODE URL WARMUP N SIZE KIND: the recv/send/echo modes of the bench
 -- with a counting window for alloc_shim.c: after WARMUP messages the window opens, after
 -- N more it closes (send: when the server has them all). Run by scripts/bench/alloc.sh.
+-- KIND json: the lines of $BENCH_JSON, message i line i % lines (the compressed cases);
+-- "EXT <what the handshake agreed>" goes to stderr at the handshake.
 local mw = require "moonwire"
 local mode, url = arg[1], arg[2]
 local warmup, n, size, kind = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]), arg[6]
@@ -10,8 +12,15 @@ local count = 0
 
 local ws = mw.AsyncTcpConnection.new(url)
 ws.onError = function(c, code, m) io.stderr:write("error: ", m, "\n") end
+local lines
+if kind == "json" then
+  lines = {}
+  local path = assert(os.getenv("BENCH_JSON"), "BENCH_JSON is not set")
+  for l in io.lines(path) do lines[#lines + 1] = l end
+end
 
 if mode == "recv" then
+  ws.onWebSocketConnect = function(c) io.stderr:write("EXT ", c.websocketExtensions or "", "\n") end
   ws.onMessage = function(c, data)
     count = count + 1
     if count == warmup then mark("start") elseif count == total then mark("stop") end
@@ -19,14 +28,18 @@ if mode == "recv" then
 elseif mode == "send" then
   local msg = string.rep("x", size)
   local send = kind == "binary" and ws.sendBinary or ws.sendText
+  local nl = lines and #lines
   local function pump(c)
     while count < total and not c:bufferFull() do
       if count == warmup then mark("start") end
-      send(c, msg)
+      send(c, lines and lines[count % nl + 1] or msg)
       count = count + 1
     end
   end
-  ws.onWebSocketConnect = pump
+  ws.onWebSocketConnect = function(c)
+    io.stderr:write("EXT ", c.websocketExtensions or "", "\n")
+    pump(c)
+  end
   ws.onBufferDrain = pump
   ws.onMessage = function(c, data)
     if data == "done" then mark("stop"); c:close() end

@@ -1,7 +1,10 @@
 -- moonwire_idle.lua URL N: open N WebSocket connections to the bench server's /idle
 -- (at most 500 handshakes in flight), then report resident memory before and after.
+-- moonwire_idle.lua URL N exchange: the memory case of compression (/zidle?pmd=1): each
+-- connection gets one message, sends it back, and counts once the server's "ok" says the
+-- message came back whole (so both directions have used their zlib state).
 local mw = require "moonwire"
-local url, n = arg[1], tonumber(arg[2])
+local url, n, exchange = arg[1], tonumber(arg[2]), arg[3] == "exchange"
 local INFLIGHT = 500
 
 local function rss_kb()
@@ -38,7 +41,15 @@ start_one = function()
   if started >= n then return end
   started = started + 1
   local c = mw.AsyncTcpConnection.new(url)
-  c.onWebSocketConnect = on_open
+  if exchange then
+    c.onMessage = function(conn, data)
+      if data == "ok" then on_open()
+      elseif data == "bad" then io.stderr:write("error: the server got our message back wrong\n"); os.exit(1)
+      else conn:send(data) end
+    end
+  else
+    c.onWebSocketConnect = on_open
+  end
   c.onError = function(_, code, m) io.stderr:write("error: ", m, "\n") end
   conns[started] = c
   c:connect()

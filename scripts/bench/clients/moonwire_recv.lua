@@ -8,6 +8,7 @@ local opts = cafile and { ssl = { cafile = cafile } } or nil
 local ws = mw.AsyncTcpConnection.new(url, opts)
 ws.onWebSocketConnect = function(c)
   t0 = mw.now()
+  io.write("INFO ext=", ((c.websocketExtensions or ""):gsub(" ", "")), "\n")
   if c.tlsInfo then
     local info = c:tlsInfo()
     if type(info) == "table" then io.write("INFO cipher=", tostring(info.cipher), "\n") end
