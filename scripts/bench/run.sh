@@ -96,6 +96,12 @@ rc=0
   --rawclient "$OUT/rawclient" --node-path "$NODE_PATH" --luahttp-lua "$LUAHTTP_LUA" \
   --cert "$CERTS/server.pem" --key "$CERTS/server.key" --cafile "$CERTS/ca.pem" \
   --json "$JSON" --note "$NOTE" "$@" || rc=$?
+# issue 14: many connections from three source addresses (bindto)
+SOURCES_N=60000
+for a in "$@"; do [ "$a" = "--quick" ] && SOURCES_N=6000; done
+[ "$SMOKE" = 1 ] && SOURCES_N=300
+echo "== sources.sh ($SOURCES_N connections, 3 source addresses)"
+"$BENCH/sources.sh" "$MW" "$OUT/server" "$SOURCES_N" || rc=1
 if [ "$SMOKE" = 1 ]; then
   # the allocation counter (target 8) must keep working too; its figures are a report
   echo "== alloc.sh --quick"
