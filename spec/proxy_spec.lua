@@ -203,6 +203,11 @@ describe("proxies", function()
       local res = run(target(), nil, { env = env { http_proxy = "http://127.0.0.1:" .. http.port } })
       echoed(res, target())
       assert.equal("OPEN 127.0.0.1:" .. http.port, H.grep(res.lines, "^OPEN")[1])
+      -- the upper-case name too, but not in a CGI program
+      res = run(target(), nil, { env = env { HTTP_PROXY = "http://127.0.0.1:" .. http.port } })
+      assert.equal("OPEN 127.0.0.1:" .. http.port, H.grep(res.lines, "^OPEN")[1])
+      res = run(target(), nil, { env = env { HTTP_PROXY = "http://127.0.0.1:1", REQUEST_METHOD = "GET" } })
+      assert.equal("OPEN 127.0.0.1:" .. peer.port, H.grep(res.lines, "^OPEN")[1])
       -- https_proxy is not for ws://
       res = run(target(), nil, { env = env { https_proxy = "http://127.0.0.1:1" } })
       assert.equal("OPEN 127.0.0.1:" .. peer.port, H.grep(res.lines, "^OPEN")[1])

@@ -233,7 +233,11 @@ const char *mw_proxy_from_env(const char *(*g)(const char *, void *), void *ud, 
 {
     const char *np = env2(g, ud, "no_proxy", "NO_PROXY", var);
     if (np && mw_proxy_no_proxy_match(np, host, port)) return NULL;
-    const char *v = tls ? env2(g, ud, "https_proxy", "HTTPS_PROXY", var) : env2(g, ud, "http_proxy", NULL, var);
+    /* HTTP_PROXY is not read in a CGI program (REQUEST_METHOD set), where a
+     * request's "Proxy:" header sets it (httpoxy), as Python's urllib does */
+    const char *cgi = g("REQUEST_METHOD", ud);
+    const char *v = tls ? env2(g, ud, "https_proxy", "HTTPS_PROXY", var)
+                        : env2(g, ud, "http_proxy", cgi && *cgi ? NULL : "HTTP_PROXY", var);
     if (!v) v = env2(g, ud, "all_proxy", "ALL_PROXY", var);
     return v;
 }

@@ -39,8 +39,8 @@ void mw_proxy_where(const mw_proxy *p, char *buf, size_t cap);
 /* The environment's proxy for a target, as curl reads it: tls targets
  * (wss://, transport "ssl") take https_proxy, others http_proxy, then
  * all_proxy for either; the lower-case name first, then the upper-case
- * (HTTP_PROXY is not read for plain targets: it can be set by a CGI
- * request's "Proxy:" header). no_proxy lists names (a domain matches
+ * (HTTP_PROXY is not read when REQUEST_METHOD is set: in a CGI program a
+ * request's "Proxy:" header sets it). no_proxy lists names (a domain matches
  * itself and its subdomains, a leading dot is ignored), IP addresses,
  * CIDR ranges (v4 and v6), each with an optional ":port", or "*" for
  * every target. getenv_fn reads one variable (getenv in the program; a

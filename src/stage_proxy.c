@@ -58,7 +58,7 @@ static int set_str(char **slot, const char *v)
 }
 
 static const char *const env_names[] = {
-    "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
 };
 
 int mw_proxy_env_any(void)

@@ -76,8 +76,12 @@ static void test_env(void)
     MW_CHECK(strcmp(mw_proxy_from_env(get, NULL, 1, "x.test", 443, &var), "S") == 0);
     const char *b[] = { "HTTP_PROXY", "H", "HTTPS_PROXY", "S", "ALL_PROXY", "A", NULL };
     setenvs(b);
-    /* HTTP_PROXY is never read */
+    MW_CHECK(strcmp(mw_proxy_from_env(get, NULL, 0, "x.test", 80, &var), "H") == 0 && strcmp(var, "HTTP_PROXY") == 0);
+    const char *b2[] = { "HTTP_PROXY", "H", "ALL_PROXY", "A", "REQUEST_METHOD", "GET", NULL };
+    setenvs(b2);
+    /* in a CGI program HTTP_PROXY is the request's: not read */
     MW_CHECK(strcmp(mw_proxy_from_env(get, NULL, 0, "x.test", 80, &var), "A") == 0 && strcmp(var, "ALL_PROXY") == 0);
+    setenvs(b);
     MW_CHECK(strcmp(mw_proxy_from_env(get, NULL, 1, "x.test", 443, &var), "S") == 0 && strcmp(var, "HTTPS_PROXY") == 0);
     const char *c[] = { "all_proxy", "A", "no_proxy", "example.test", NULL };
     setenvs(c);
