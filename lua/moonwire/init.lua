@@ -17,6 +17,11 @@ local M = {
 local Worker = require("moonwire.worker")(core)
 M.Worker = Worker
 
+-- mw.spawn, mw.sleep, mw.connect, conn:receive, mw.receiveAny (sequential scripts)
+require("moonwire.co")(core, M)
+local co_reload = M._coReload
+M._coReload = nil
+
 -- Workerman's pipe(): everything received on conn is sent on dest, with
 -- backpressure both ways; closing one closes the other.
 local function check_conn(v, i)
@@ -110,12 +115,14 @@ core.setReloadHook(function(phase)
       package.loaded[name] = nil
     end
     Worker._reload.begin()
+    co_reload.begin()
   elseif phase == "abort" then
     for name in pairs(local_modules()) do package.loaded[name] = nil end
     for name, mod in pairs(saved or {}) do package.loaded[name] = mod end
     if saved_globals then restore(_G, saved_globals) end
     saved, saved_globals = nil, nil
     Worker._reload.abort()
+    co_reload.abort()
   elseif phase == "files" then
     local set, files = local_modules(), {}
     local path = local_path()
@@ -130,6 +137,7 @@ core.setReloadHook(function(phase)
   else
     if phase == "commit" then saved, saved_globals = nil, nil end
     Worker._reload[phase]()
+    if phase == "commit" then co_reload.commit() end
   end
 end)
 

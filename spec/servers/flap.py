@@ -10,6 +10,9 @@ connection it accepts takes the next step of the command line, in order:
                        until `UP` arrives on stdin
   status:CODE[:RETRY]  answer CODE (with Retry-After: RETRY) and close
   redirect:CODE:URL    answer CODE with Location: URL and close
+  sink:N               answer 101, read nothing until `READ` arrives on stdin, then read
+                       N text messages, check they are "m1".."mN" in order, print
+                       `GOT <n> <ok|bad at i>` and close with 1000
 Lines out: `CONNECT <n> <path>`, `DOWN`, `UP`, `DONE <n>`. Past the last step it answers
 404. `--tls CERT KEY` first makes it a TLS server. End of stdin ends it.
 """
@@ -51,6 +54,46 @@ def read_head(c):
     return data.decode("latin-1")
 
 
+reading = threading.Event()
+
+
+def accept_ws(c, head):
+    key = [l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("sec-websocket-key:")][0]
+    acc = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Accept: %s\r\n\r\n" % acc).encode())
+
+
+def read_exact(c, n, buf):
+    while len(buf[0]) < n:
+        b = c.recv(65536)
+        if not b:
+            raise OSError("eof")
+        buf[0] += b
+    out, buf[0] = buf[0][:n], buf[0][n:]
+    return out
+
+
+def sink(c, total):
+    buf, got, bad = [b""], 0, None
+    while got < total:
+        h = read_exact(c, 2, buf)
+        ln = h[1] & 0x7F
+        if ln == 126:
+            ln = struct.unpack("!H", read_exact(c, 2, buf))[0]
+        elif ln == 127:
+            ln = struct.unpack("!Q", read_exact(c, 8, buf))[0]
+        mask = read_exact(c, 4, buf)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(read_exact(c, ln, buf)))
+        if h[0] & 0x0F != 1:
+            continue
+        got += 1
+        if bad is None and data != ("m%d" % got).encode():
+            bad = got
+    out("GOT", got, "ok" if bad is None else "bad at %d" % bad)
+    c.sendall(bytes([0x88, 2]) + struct.pack("!H", 1000))
+
+
 def serve(c, n, step):
     try:
         head = read_head(c)
@@ -64,6 +107,11 @@ def serve(c, n, step):
         if parts[0] == "status":
             extra = "Retry-After: %s\r\n" % parts[2] if len(parts) > 2 else ""
             c.sendall(("HTTP/1.1 %s Nope\r\n%sContent-Length: 0\r\n\r\n" % (parts[1], extra)).encode())
+            return
+        if parts[0] == "sink":
+            accept_ws(c, head)
+            reading.wait()
+            sink(c, int(parts[1]))
             return
         if parts[0] not in ("open", "open-down"):
             c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
@@ -134,6 +182,9 @@ def main():
     threading.Thread(target=accept_loop, args=(steps, up), daemon=True).start()
     out("PORT", port)
     for line in sys.stdin:
+        if line.strip() == "READ":
+            reading.set()
+            out("READING")
         if line.strip() == "UP":
             state["listener"] = listen(port)
             up.set()

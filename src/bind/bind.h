@@ -73,6 +73,7 @@ typedef struct mw_rt {
     mw_host *host;         /* its door, reporter and interruption */
     mw_loop loop;
     int stopping;          /* stopAll or a signal: no new connects or reconnects */
+    int send_waiter;       /* registry ref of co.lua's wait for a drained send queue, 0 none */
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
     l_conn *conns;         /* every connection userdata alive */

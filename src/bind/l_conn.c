@@ -86,18 +86,43 @@ static int push_cb(l_conn *lc, const char *name)
 
 /* ---- events ---- */
 
+/* The coroutine layer's hook (lua/moonwire/co.lua), a hidden field set on a
+ * connection that a coroutine waits on: hook(conn, event, a, b) after the
+ * script's own callback; for messages only when there is no onMessage. */
+#define CO_HOOK "\1co"
+
+static int push_hook(l_conn *lc, const char *event)
+{
+    if (!push_cb(lc, CO_HOOK)) return 0;
+    lua_pushstring(lc->rt->L, event);
+    return 1;
+}
+
 static void ev_connect(void *ud)
 {
     l_conn *lc = ud;
     l_retry_opened(lc);
     if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
+    int s = mw_conn_current_scheme(lc->c);
+    /* a WebSocket is open once its handshake is done (ev_ws_connect) */
+    if (s != MW_SCHEME_WS && s != MW_SCHEME_WSS && mw_conn_status(lc->c) == MW_ST_ESTABLISHED && push_hook(lc, "open"))
+        mw_rt_call(lc->rt, 2, 0, "coroutine");
 }
 
 static void ev_message(void *ud, const char *p, size_t n, int kind)
 {
     l_conn *lc = ud;
     lua_State *L = lc->rt->L;
-    if (!push_cb(lc, "onMessage")) return;
+    if (!push_cb(lc, "onMessage")) {
+        /* no callback: the queue conn:receive() reads, when a coroutine uses it */
+        if (!push_hook(lc, "msg")) return;
+        lua_pushlstring(L, p, n);
+        if (kind == MW_KIND_TEXT) lua_pushliteral(L, "text");
+        else if (kind == MW_KIND_BINARY) lua_pushliteral(L, "binary");
+        else lua_pushnil(L);
+        mw_rt_call(lc->rt, 4, 0, "coroutine");
+        return;
+    }
     lua_pushlstring(L, p, n);
     if (kind == MW_KIND_TEXT) lua_pushliteral(L, "text");
     else if (kind == MW_KIND_BINARY) lua_pushliteral(L, "binary");
@@ -110,9 +135,18 @@ static void ev_error(void *ud, int code, const char *msg)
     l_conn *lc = ud;
     lua_State *L = lc->rt->L;
     l_retry_error(lc, code, msg);
+    int told = 0;
+    if (push_hook(lc, "err")) {
+        /* a coroutine waiting on it gets the error as its result (told: 1) */
+        lua_pushinteger(L, code);
+        lua_pushstring(L, msg);
+        mw_rt_call(lc->rt, 4, 1, "coroutine");
+        told = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     if (!push_cb(lc, "onError")) {
         /* No handler: an error must still reach a person. */
-        fprintf(stderr, "moonwire: %s\n", msg);
+        if (!told) fprintf(stderr, "moonwire: %s\n", msg);
         return;
     }
     lua_pushinteger(L, code);
@@ -129,6 +163,7 @@ static void ev_close(void *ud)
     if (self) plan = l_retry_plan(lc, self, &delay);   /* a stop says why before onClose */
     if (push_cb(lc, "onClose")) mw_rt_call(lc->rt, 1, 0, "onClose");
     if (plan > 0) l_retry_schedule(lc, self, delay);
+    if (push_hook(lc, "close")) mw_rt_call(lc->rt, 2, 0, "coroutine");
     lua_settop(L, top);
     sync_anchor(lc);
 }
@@ -140,25 +175,38 @@ static void ev_simple(void *ud, const char *name)
 }
 
 static void ev_buffer_full(void *ud) { ev_simple(ud, "onBufferFull"); }
-static void ev_buffer_drain(void *ud) { ev_simple(ud, "onBufferDrain"); }
+static void ev_buffer_drain(void *ud)
+{
+    l_conn *lc = ud;
+    ev_simple(ud, "onBufferDrain");
+    if (push_hook(lc, "drain")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+}
 
 static void ev_ws_connect(void *ud, const char *head, size_t n)
 {
     l_conn *lc = ud;
     l_retry_opened(lc);
-    if (!push_cb(lc, "onWebSocketConnect")) return;
-    lua_pushlstring(lc->rt->L, head, n);
-    mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
+    if (push_cb(lc, "onWebSocketConnect")) {
+        lua_pushlstring(lc->rt->L, head, n);
+        mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
+    }
+    if (mw_conn_status(lc->c) == MW_ST_ESTABLISHED && push_hook(lc, "open")) mw_rt_call(lc->rt, 2, 0, "coroutine");
 }
 
 static void ev_ws_close(void *ud, int code, const char *reason, size_t n)
 {
     l_conn *lc = ud;
     lua_State *L = lc->rt->L;
-    if (!push_cb(lc, "onWebSocketClose")) return;
-    lua_pushinteger(L, code);
-    lua_pushlstring(L, reason, n);
-    mw_rt_call(lc->rt, 3, 0, "onWebSocketClose");
+    if (push_cb(lc, "onWebSocketClose")) {
+        lua_pushinteger(L, code);
+        lua_pushlstring(L, reason, n);
+        mw_rt_call(lc->rt, 3, 0, "onWebSocketClose");
+    }
+    if (push_hook(lc, "wsclose")) {
+        lua_pushinteger(L, code);
+        lua_pushlstring(L, reason, n);
+        mw_rt_call(lc->rt, 4, 0, "coroutine");
+    }
 }
 
 static int ev_ws_ping(void *ud, const char *p, size_t n)
@@ -361,18 +409,70 @@ static int m_connect(lua_State *L)
     return 1;
 }
 
-static int do_send(lua_State *L, int kind)
+#define SEND_WAITED 0x100   /* in the continuation's context: a coroutine waited */
+
+static int send_k(lua_State *L, int status, lua_KContext ctx);
+
+/* send, sendText, sendBinary. From a coroutine of mw.spawn a send waits
+ * while the send queue is full (co.lua's waiter yields until onBufferDrain
+ * or the close) instead of dropping; anywhere else, Workerman's
+ * drop-and-report. */
+static int do_send_ctx(lua_State *L, lua_KContext ctx)
 {
     l_conn *lc = check_conn(L, 1);
     size_t n;
     const char *p = luaL_checklstring(L, 2, &n);
-    int r = mw_conn_send(lc->c, p, n, kind);
+    if (lc->rt->send_waiter && mw_conn_buffer_full(lc->c) && mw_conn_live(lc->c) && lua_isyieldable(L)) {
+        lua_settop(L, 3);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lc->rt->send_waiter);
+        lua_pushvalue(L, 1);
+        lua_callk(L, 1, 1, ctx, send_k);
+        return send_k(L, LUA_OK, ctx);
+    }
+    int r = mw_conn_send(lc->c, p, n, (int)(ctx & 0xff));
     /* anchored: a send does not end the connection by itself (a failure
      * ends it through onClose, which drops the anchor), so nothing to
      * recompute on the per-message path */
     if (lc->ref == LUA_NOREF) anchor(L, 1, lc);
+    if (r != 1 && (ctx & SEND_WAITED)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "send %s: not sent: the connection is %s", mw_conn_url(lc->c),
+                        mw_conn_status_name(mw_conn_status(lc->c)));
+        return 2;
+    }
     lua_pushboolean(L, r == 1);
     return 1;
+}
+
+/* After the waiter: true when the coroutine waited (try again), false when
+ * the caller is no coroutine of mw.spawn (send as from a callback). */
+static int send_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    int waited = lua_toboolean(L, -1);
+    lua_settop(L, 3);
+    if (!waited) {
+        /* not one of ours: drop-and-report, as from a callback */
+        l_conn *lc = check_conn(L, 1);
+        size_t n;
+        const char *p = luaL_checklstring(L, 2, &n);
+        lua_pushboolean(L, mw_conn_send(lc->c, p, n, (int)(ctx & 0xff)) == 1);
+        return 1;
+    }
+    return do_send_ctx(L, ctx | SEND_WAITED);
+}
+
+static int do_send(lua_State *L, int kind) { return do_send_ctx(L, kind); }
+
+/* core.setSendWaiter(fn): co.lua's wait, fn(conn) -> waited */
+static int l_set_send_waiter(lua_State *L)
+{
+    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (rt->send_waiter) luaL_unref(L, LUA_REGISTRYINDEX, rt->send_waiter);
+    lua_settop(L, 1);
+    rt->send_waiter = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
 }
 
 static int m_send(lua_State *L) { return do_send(L, lua_toboolean(L, 3) ? MW_KIND_RAW : MW_KIND_NONE); }
@@ -566,6 +666,9 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_setfield(L, -2, "AsyncTcpConnection");
     lua_pushcfunction(L, l_conn_fields);
     lua_setfield(L, -2, "connFields");
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, l_set_send_waiter, 1);
+    lua_setfield(L, -2, "setSendWaiter");
     lua_createtable(L, 0, 2); /* Workerman's Ws constants, as websocketType reads them */
     lua_pushstring(L, MW_WS_BLOB);
     lua_setfield(L, -2, "BINARY_TYPE_BLOB");

@@ -409,6 +409,14 @@ static int l_set_reload_hook(lua_State *L)
     return 0;
 }
 
+/* core.declaring(): whether what is made now is a declaration (the main
+ * chunk, a reload's run of the script, onWorkerStart). */
+static int l_declaring(lua_State *L)
+{
+    lua_pushboolean(L, live_rt(L)->declaring);
+    return 1;
+}
+
 /* core.setDeclaring(on): returns the previous setting, to put it back. */
 static int l_set_declaring(lua_State *L)
 {
@@ -439,7 +447,7 @@ void l_reload_register(lua_State *L, mw_rt *rt)
     rt->at_close = forget_ended;
     static const luaL_Reg fns[] = {
         {"reload", l_reload}, {"setReloadHook", l_set_reload_hook},
-        {"setDeclaring", l_set_declaring}, {"scriptPath", l_script_path},
+        {"setDeclaring", l_set_declaring}, {"declaring", l_declaring}, {"scriptPath", l_script_path},
         {"reloading", l_reloading}, {NULL, NULL},
     };
     lua_pushlightuserdata(L, rt);

@@ -160,6 +160,17 @@ static int l_call(lua_State *L)
     return 1;
 }
 
+/* core.report(what, err): an error as the door reports it (a coroutine's,
+ * with its own traceback in err). */
+static int l_report(lua_State *L)
+{
+    mw_rt *rt = mw_rt_get(L);
+    luaL_checkstring(L, 1);
+    lua_settop(L, 2);
+    mw_host_report(rt->host, L, lua_tostring(L, 1));
+    return 0;
+}
+
 static int l_hosted(lua_State *L) { lua_pushboolean(L, mw_host_hosted(mw_rt_get(L)->host)); return 1; }
 
 int luaopen_moonwire_core(lua_State *L)
@@ -188,7 +199,7 @@ int luaopen_moonwire_core(lua_State *L)
     }
     static const luaL_Reg fns[] = {
         {"now", l_now}, {"run", l_run}, {"stop", l_stop},
-        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call},
+        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call}, {"report", l_report},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
