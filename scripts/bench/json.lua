@@ -7,8 +7,8 @@
 -- A candidate that is not installed is left out (scripts/bootstrap.sh installs the chosen
 -- one, lua-dkjson with lua-lpeg; `apt-get install lua-cjson` to compare with lua-cjson).
 -- Bounded: each case runs at most MAX_ITER messages and about `seconds` of CPU time
--- (default 0.1 s) in each of 5 rounds, best round kept; the whole run takes about 10 s. Time is CPU time
--- (os.clock), so another process on a shared core slows it less than wall time would.
+-- (default 0.1 s) in each of 5 rounds, the best round kept; the whole run takes about 10 s.
+-- Time is CPU time (os.clock): another process on a shared core slows it less than wall time.
 local seconds = tonumber(arg and arg[1]) or 0.1
 local MAX_ITER, ROUNDS = 200000, 5
 
@@ -138,8 +138,8 @@ for _, c in ipairs(candidates) do
   print(("  null -> %s; encode {} -> %s; [] decoded and encoded again -> %s; {a=null} -> %s")
     :format(v.nul == nil and "nil (key absent)" or tostring(v.nul), c.encode({}),
       c.encode(v.arr), c.encode({ a = c.null })))
-  print(("  encode 0.1+0.2 -> %s; encode math.maxinteger -> %s"):format(
-    c.encode({ 0.1 + 0.2 }), c.encode({ math.maxinteger })))
+  print(("  encode 0.1+0.2 -> %s; encode 123456789012345 -> %s; math.maxinteger -> %s"):format(
+    c.encode({ 0.1 + 0.2 }), c.encode({ 123456789012345 }), c.encode({ math.maxinteger })))
   print(("  decode '{\"a\":' %s"):format(try(c.decode, '{"a":')))
   print(("  decode '{\"a\":1} x' %s"):format(try(c.decode, '{"a":1} x')))
 end
