@@ -10,9 +10,6 @@ local url, channel = arg[1] or "ws://127.0.0.1:8080/", arg[2] or "trades"
 local count = tonumber(arg[3])
 local trades, last_id = 0, nil
 
--- JSON text for a Lua value; a table that cannot be encoded is a bug in this script.
-local function encode(value) return assert(json.encode(value)) end
-
 -- The decoded message, or nil and why. `json.null` keeps a null as a value (the default,
 -- nil, drops the key); a message must be one JSON value with nothing after it.
 local function decode(text)
@@ -35,7 +32,7 @@ function handlers.trade(conn, msg)
     msg.fee == json.null and "null" or tostring(msg.fee), #msg.tags))
   if count and trades == count then
     print(("unsubscribing after %d trades"):format(trades))
-    conn:send(encode { op = "unsubscribe", channel = channel, last_trade_id = last_id,
+    conn:send(json.encode { op = "unsubscribe", channel = channel, last_trade_id = last_id,
       reason = json.null, filters = {} })   -- {} encodes as [] (README "JSON")
     conn:close(1000, "done")
   end
@@ -43,14 +40,14 @@ end
 
 function handlers.ping(conn, msg)
   print(("ping %d: pong"):format(msg.id))
-  conn:send(encode { op = "pong", id = msg.id })
+  conn:send(json.encode { op = "pong", id = msg.id })
 end
 
 local bot = mw.AsyncTcpConnection.new(url)
 
 bot.onWebSocketConnect = function(conn)
   print("connected to " .. conn.url)
-  conn:send(encode { op = "subscribe", channel = channel, id = 1 })
+  conn:send(json.encode { op = "subscribe", channel = channel, id = 1 })
 end
 
 bot.onMessage = function(conn, data)
