@@ -139,7 +139,7 @@ describe("JSON with lua-dkjson inside moonwire (issue 15)", function()
     ]])
   end)
 
-  it("examples/json_bot.lua subscribes, prints trades with integer ids, answers the ping, skips bad JSON, unsubscribes and closes", function()
+  it("examples/json_bot.lua subscribes, prints trades with integer ids, answers the ping, skips bad JSON and text after JSON, unsubscribes and closes", function()
     local srv = H.peer("ws_json_peer.py")
     local url = "ws://127.0.0.1:" .. srv.port .. "/feed"
     local res = H.run(nil, { url, "trades", "3" }, { path = H.src .. "/examples/json_bot.lua" })
@@ -151,6 +151,7 @@ describe("JSON with lua-dkjson inside moonwire (issue 15)", function()
       "trade 9007199254740993 (integer): buy 0.25 @ 43250.75, fee null, 0 tags",
       "ping 77: pong",
       "not JSON (value expected at line 1, column 1): not json {",
+      'not JSON (text after the JSON value at byte 22): {"op":"ping","id":78} x',
       "trade 9007199254740994 (integer): sell 0.25 @ 43251.0, fee null, 0 tags",
       "trade 9007199254740995 (integer): buy 0.25 @ 43251.25, fee null, 1 tags",
       "unsubscribing after 3 trades",

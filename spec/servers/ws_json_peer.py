@@ -12,8 +12,8 @@ Listens on 127.0.0.1 port 0 and prints `PORT <n>` first. Each event is a line:
   BAD <text>              a message arrived that is not JSON
   CLOSE <code> <reason>   the client closed
 To {"op":"subscribe","channel":C,"id":N} it answers {"event":"subscribed","channel":C,
-"id":N}, then sends trade 1, a ping {"op":"ping","id":77}, a line that is not JSON,
-then trades 2 and 3. Trade k has trade_id 2^53 + k (a float cannot hold it), price
+"id":N}, then sends trade 1, a ping {"op":"ping","id":77}, a line that is not JSON, a
+ping with text after it ({"op":"ping","id":78} x), then trades 2 and 3. Trade k has trade_id 2^53 + k (a float cannot hold it), price
 43250.5 + k / 4, size 0.25, fee null and tags [] (k = 1, 2), ["block"] (k = 3).
 Any other JSON message is only reported. End of stdin, or --lifetime seconds, ends it.
 """
@@ -55,6 +55,7 @@ async def handler(ws, path=None):
                 await ws.send(json.dumps(trade(ch, 1)))
                 await ws.send(json.dumps({"op": "ping", "id": 77}))
                 await ws.send("not json {")
+                await ws.send('{"op":"ping","id":78} x')
                 await ws.send(json.dumps(trade(ch, 2)))
                 await ws.send(json.dumps(trade(ch, 3)))
     except websockets.ConnectionClosed:
