@@ -1,5 +1,5 @@
 -- json.lua: which Debian JSON package a bot should use under Lua 5.4 (issue 15), measured.
---   build/moonwire scripts/bench/json.lua [seconds-per-case]     (or: lua5.4 scripts/bench/json.lua)
+--   build/moonwire scripts/bench/json.lua [seconds [rounds]]     (or: lua5.4 scripts/bench/json.lua)
 -- For a 200-byte market-data message (a trade) and a 2 KiB one (an order book), it times
 -- decode and encode per message with each installed candidate: lua-cjson, lua-cjson with
 -- the integer fix-up the README shows, lua-dkjson pure Lua, lua-dkjson on lua-lpeg. Then it
@@ -7,10 +7,11 @@
 -- A candidate that is not installed is left out (scripts/bootstrap.sh installs the chosen
 -- one, lua-dkjson with lua-lpeg; `apt-get install lua-cjson` to compare with lua-cjson).
 -- Bounded: each case runs at most MAX_ITER messages and about `seconds` of CPU time
--- (default 0.1 s) in each of 5 rounds, the best round kept; the whole run takes about 10 s.
+-- (default 0.1 s) in each of 5 rounds (default), the best round kept; about 10 s in all.
 -- Time is CPU time (os.clock): another process on a shared core slows it less than wall time.
 local seconds = tonumber(arg and arg[1]) or 0.1
-local MAX_ITER, ROUNDS = 200000, 5
+local ROUNDS = math.tointeger(tonumber(arg and arg[2])) or 5
+local MAX_ITER = 200000
 
 -- The messages ---------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ for _ = 1, ROUNDS do
   end
 end
 
-print(("%s; trade %d bytes, book %d bytes; best of %d rounds of %.2f s CPU (os.clock)")
+print(("%s; trade %d bytes, book %d bytes; best of %d rounds of %g s CPU (os.clock)")
   :format(_VERSION, #TRADE, #BOOK, ROUNDS, seconds))
 print(("%-28s %12s %12s %12s %12s"):format("us per message", "trade dec", "trade enc",
   "book dec", "book enc"))
