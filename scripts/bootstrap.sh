@@ -15,6 +15,7 @@ PACKAGES=(
   nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates
   lua-http lua5.2 libssl-dev                            # bench peers: lua-http (Lua 5.2), the TLS bench server
   tinyproxy microsocks                                  # proxy specs: HTTP CONNECT and SOCKS5 peers
+  tmux                                                  # terminal specs (mw.stdin under a real tty)
   lua-dkjson lua-lpeg                                   # JSON for bots (README "JSON"): integers stay integers; lpeg: 2-3x faster decode
 )
 

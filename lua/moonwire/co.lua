@@ -320,6 +320,83 @@ return function(core, M)
     return unpack(r, 1, r.n)
   end
 
+  ---- standard input ----
+
+  -- mw.stdin: onLine(line) per line and onEnd(err) at the end when set; else lines wait
+  -- in a queue (at most 1000: then reading pauses) for mw.stdin:read() in a coroutine.
+  -- Nothing touches fd 0 until onLine is set or read() is called.
+  local input = { q = {}, head = 1, tail = 0 }
+  local fields = {}
+  local stdin = {}
+
+  local function stdin_dispatch(line, err)
+    if line == nil then input.ended = true input.err = err end
+    local cb = fields.onLine
+    if cb and line ~= nil then return cb(line) end
+    if line == nil and fields.onEnd then fields.onEnd(err) end
+    local w = input.waiter
+    if w then input.waiter = nil return wake(w.t, w.tk, line, err) end
+    if line ~= nil then
+      input.tail = input.tail + 1
+      input.q[input.tail] = line
+      if input.tail - input.head >= 999 and not input.paused then input.paused = true core.stdinPause(true) end
+    end
+  end
+
+  local function stdin_start()
+    if input.open or input.ended then return end
+    local ok, err = core.stdinOpen(stdin_dispatch)
+    if not ok then input.ended, input.err = true, err or "moonwire is stopping" end
+    input.open = true
+  end
+
+  -- stdin:read(): the next line (without its newline); nil at the end; nil, err
+  function stdin.read(self)
+    local t = need_task("mw.stdin:read")
+    if self ~= M.stdin then error("mw.stdin:read: call it with a colon", 2) end
+    stdin_start()
+    if input.head <= input.tail then
+      local line = input.q[input.head]
+      input.q[input.head] = nil
+      input.head = input.head + 1
+      if input.paused and input.tail - input.head < 500 then input.paused = false core.stdinPause(false) end
+      return line
+    end
+    if input.ended then return nil, input.err end
+    if input.waiter then error("mw.stdin:read: another coroutine is reading", 2) end
+    local w = { t = t, tk = block(t) }
+    input.waiter = w
+    t.unwait = function() if input.waiter == w then input.waiter = nil end end
+    return coroutine.yield()
+  end
+
+  -- stdin:close(): stop reading (a script waiting on nothing else may then end)
+  function stdin.close(self)
+    core.stdinClose()
+    input.ended = true
+  end
+
+  M.stdin = setmetatable({}, {
+    __index = function(_, k) return fields[k] or stdin[k] end,
+    __newindex = function(_, k, v)
+      if k ~= "onLine" and k ~= "onEnd" then error("mw.stdin has onLine and onEnd, not " .. tostring(k), 2) end
+      if v ~= nil and type(v) ~= "function" then error("mw.stdin." .. k .. " must be a function or nil", 2) end
+      fields[k] = v
+      if k == "onLine" and v then
+        -- lines queued before the callback was set go to it first
+        while input.head <= input.tail do
+          local line = input.q[input.head]
+          input.q[input.head] = nil
+          input.head = input.head + 1
+          v(line)
+        end
+        if input.paused then input.paused = false core.stdinPause(false) end
+        stdin_start()
+      end
+    end,
+    __tostring = function() return "mw.stdin" end,
+  })
+
   -- The C send asks this when the queue is full: true once the coroutine waited
   -- (until the queue drains or the connection closes), false for any other caller.
   core.setSendWaiter(function(conn)

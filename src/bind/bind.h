@@ -87,6 +87,8 @@ typedef struct mw_rt {
     char *script;          /* path of the main script, for reload */
     int args_ref;          /* registry: its arguments */
     struct mw_watch *watch;
+    struct mw_stdin *stdin_src; /* mw.stdin, once a script reads it */
+    int stdin_ref;             /* its Lua function (registry), 0 none */
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
     /* Set by l_reload_register, which sits above connections and the runtime
      * (they call up through these, never by name). conn_match: a declaration
@@ -196,6 +198,10 @@ int l_retry_plan(l_conn *lc, int ud, double *delay);
 void l_retry_schedule(l_conn *lc, int ud, double delay);
 /* close() or finish() while the policy's reconnect waits: cancel it (1). */
 int l_retry_cancel(l_conn *lc);
+/* l_stdin.c: standard input for mw.stdin (lua/moonwire/co.lua) */
+void l_stdin_register(lua_State *L, mw_rt *rt);
+/* Stop reading stdin (the program stops); nothing when it was never read. */
+void l_stdin_close(mw_rt *rt);
 /* l_timer.c */
 void l_timer_register(lua_State *L, mw_rt *rt);
 void l_timer_del_all(mw_rt *rt);

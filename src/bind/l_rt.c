@@ -54,6 +54,7 @@ void mw_rt_stop(mw_rt *rt)
     if (lua_isfunction(L, -1)) mw_rt_call(rt, 0, 0, "onWorkerStop");
     else lua_pop(L, 1);
     if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
+    l_stdin_close(rt);
     l_timer_del_all(rt);
     l_conn_stop_all(rt);
     /* Close handshakes get a bounded time; the loop ends earlier when all
@@ -124,6 +125,7 @@ static int rt_gc(lua_State *L)
      * Timer.add and connect() then return false, others raise */
     rt->stopping = 1;
     if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
+    l_stdin_close(rt);
     if (rt->loop.ev) mw_host_set_loop(rt->host, NULL); /* its timer goes with the loop */
     if (rt->loop.ev) mw_loop_close(&rt->loop);
     free(rt->script);
@@ -215,5 +217,6 @@ int luaopen_moonwire_core(lua_State *L)
     lua_setfield(L, -2, "errors");
     l_conn_register(L, rt);   /* sets AsyncTcpConnection and connMethods */
     l_timer_register(L, rt);  /* sets Timer */
+    l_stdin_register(L, rt);  /* core.stdinOpen, stdinPause, stdinClose */
     return 1;
 }
