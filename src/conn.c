@@ -859,6 +859,7 @@ unsigned long mw_conn_id(const mw_conn *c) { return c->id; }
 void *mw_conn_ud(const mw_conn *c) { return c->ud; }
 void mw_conn_set_ud(mw_conn *c, void *ud) { c->ud = ud; }
 int mw_conn_status(const mw_conn *c) { return c->status; }
+const char *mw_conn_proto_error(const mw_conn *c) { return c->proto_err; }
 mw_conn_opts *mw_conn_options(mw_conn *c) { return &c->opt; }
 size_t mw_conn_recv_queued(const mw_conn *c) { return c->in.len; }
 size_t mw_conn_send_queued(const mw_conn *c) { return mw_conn_queued(c); }

@@ -97,6 +97,8 @@ void *mw_conn_ud(const mw_conn *c);
 /* A reload hands the connection to a new owner (events go to it from now). */
 void mw_conn_set_ud(mw_conn *c, void *ud);
 int mw_conn_status(const mw_conn *c);
+/* Why the last refused send or ping was refused. */
+const char *mw_conn_proto_error(const mw_conn *c);
 mw_conn_opts *mw_conn_options(mw_conn *c);
 void mw_conn_bytes(const mw_conn *c, uint64_t *read, uint64_t *written);
 /* Received bytes not yet consumed by the protocol (a partial message). */

@@ -16,6 +16,8 @@ static const char usage[] =
     "                     loaded from its directory) changes, keeping connections\n"
     "  --check script.lua load and compile only; exit 0, or 1 with the error\n"
     "  -e 'code'          run a chunk (may be given more than once)\n"
+    "  -c URL [options]   a client at the terminal, as wscat: lines read are sent,\n"
+    "                     messages received are printed (moonwire -c --help)\n"
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
@@ -27,7 +29,7 @@ static const char *progname = "moonwire";
 int main(int argc, char **argv)
 {
     const char *chunks[64];
-    int nchunks = 0, check = 0, watch = 0, script_idx = -1;
+    int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
@@ -43,6 +45,11 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "-e") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "%s: -e needs an argument\n%s", progname, usage); return 2; }
             if (nchunks < 64) chunks[nchunks++] = argv[++i];
+        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--connect") == 0) {
+            /* the rest is the client's: `arg` holds it, arg[0] the option */
+            client = 1;
+            script_idx = i;
+            break;
         } else if (strcmp(a, "--") == 0) {
             if (i + 1 < argc) script_idx = i + 1;
             break;
@@ -63,6 +70,12 @@ int main(int argc, char **argv)
 
     mw_host *h = mw_host_new(argc, argv, script_idx, mw_preload_embedded);
     if (!h) return 1;
+    if (client) {
+        int status = mw_host_do_string(h, "require('moonwire.client')(arg)") != 0 ? 1 : 0;
+        if (status == 0) status = mw_rt_run_hosted(mw_host_lua(h));
+        mw_host_close(h);
+        return status;
+    }
     const char *script = script_idx >= 0 ? argv[script_idx] : NULL;
     int status = 0;
     if (check) {
@@ -77,7 +90,7 @@ int main(int argc, char **argv)
         if (mw_host_do_file(h, script, argv + script_idx + 1, n) != 0) status = 1;
         else mw_rt_script_ran(mw_host_lua(h), script, argv + script_idx + 1, n, watch);
     }
-    if (status == 0) mw_rt_run_hosted(mw_host_lua(h)); /* a graceful end is exit 0 */
+    if (status == 0) status = mw_rt_run_hosted(mw_host_lua(h)); /* a graceful end is exit 0 */
     mw_host_close(h);
     return status;
 }

@@ -186,6 +186,25 @@ size_t mw_ws_zlib_bytes(const mw_conn *c, uint64_t *allocs)
     return z ? z->bytes : 0;
 }
 
+int mw_ws_ping(mw_conn *c, const char *p, size_t n)
+{
+    ws_state *st = c->proto == &mw_proto_ws ? c->proto_state : NULL;
+    if (!st || !c->proto_ready || mw_conn_status(c) != MW_ST_ESTABLISHED) {
+        snprintf(c->proto_err, sizeof c->proto_err, "ping %s: the WebSocket is not open", c->url_str);
+        return -1;
+    }
+    if (n > 125) {
+        snprintf(c->proto_err, sizeof c->proto_err, "ping %s: a ping carries at most 125 bytes (got %zu)", c->url_str, n);
+        return -1;
+    }
+    if (ws_client_send(&st->ws, WS_OP_PING, p, n, &c->out) != 0) {
+        snprintf(c->proto_err, sizeof c->proto_err, "ping %s: not sent", c->url_str);
+        return -1;
+    }
+    mw_conn_want_flush(c);
+    return 0;
+}
+
 /* The one mapping of the engine's codes into err.h's convention. */
 int mw_err_from_ws(int err)
 {

@@ -72,6 +72,9 @@ const char *mw_ws_extensions(const mw_conn *c);
 /* The status of the last handshake's answer when it was not 101 (0: none,
  * or not a ws connection), its Retry-After seconds in *retry_after (-1 none). */
 int mw_ws_refusal(const mw_conn *c, long *retry_after);
+/* Send a ping with payload p[0..n) (n <= 125) on an open ws connection.
+ * 0, or -1 with why in c->proto_err (not open, not ws, too long). */
+int mw_ws_ping(mw_conn *c, const char *p, size_t n);
 /* Bytes zlib holds now for c's compression (both directions), and the
  * number of its allocations so far; 0 for a connection without any. */
 size_t mw_ws_zlib_bytes(const mw_conn *c, uint64_t *allocs);

@@ -73,6 +73,7 @@ typedef struct mw_rt {
     mw_host *host;         /* its door, reporter and interruption */
     mw_loop loop;
     int stopping;          /* stopAll or a signal: no new connects or reconnects */
+    int exit_code;         /* core.setExitCode */
     int send_waiter;       /* registry ref of co.lua's wait for a drained send queue, 0 none */
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
@@ -126,8 +127,9 @@ void mw_rt_run(mw_rt *rt);
  * what it declares): remember it and its args[0..n) for reloads, and with
  * watch watch it. A script that did not load moonwire has nothing to reload. */
 void mw_rt_script_ran(lua_State *L, const char *script, char **args, int n, int watch);
-/* The moonwire binary: run the loop, when the script loaded moonwire. */
-void mw_rt_run_hosted(lua_State *L);
+/* The moonwire binary: run the loop, when the script loaded moonwire; the
+ * exit status a script asked for (core.setExitCode), else 0. */
+int mw_rt_run_hosted(lua_State *L);
 
 /* In a __gc: whether the script called it (debug.getmetatable(x).__gc(x)),
  * with a caller on the stack, rather than lua_close(), which runs the

@@ -568,6 +568,21 @@ static int m_cancel_reconnect(lua_State *L)
     return 0;
 }
 
+/* conn:ping([data]): a WebSocket ping; true, or nil and why */
+static int m_ping(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    size_t n = 0;
+    const char *p = luaL_optlstring(L, 2, "", &n);
+    if (mw_ws_ping(lc->c, p, n) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, mw_conn_proto_error(lc->c));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int m_pause(lua_State *L) { mw_conn_pause(check_conn(L, 1)->c); return 0; }
 static int m_resume(lua_State *L) { mw_conn_resume(check_conn(L, 1)->c); return 0; }
 
@@ -625,7 +640,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
         {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
         {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
-        {"tlsInfo", m_tls_info}, {NULL, NULL},
+        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {NULL, NULL},
     };
     /* module table is on top */
     if (lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY) != LUA_TTABLE) {

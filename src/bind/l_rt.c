@@ -107,10 +107,20 @@ void mw_rt_script_ran(lua_State *L, const char *script, char **args, int n, int 
     if (watch) mw_rt_watch(rt);
 }
 
-void mw_rt_run_hosted(lua_State *L)
+int mw_rt_run_hosted(lua_State *L)
 {
     mw_rt *rt = rt_of(L);
     if (rt) mw_rt_run(rt);
+    return rt ? rt->exit_code : 0;
+}
+
+/* core.setExitCode(n): the program's exit status once the loop ends (the
+ * -c client: 1 after a failed connect) */
+static int l_set_exit_code(lua_State *L)
+{
+    mw_rt *rt = mw_rt_get(L);
+    rt->exit_code = (int)luaL_checkinteger(L, 1) & 0xff;
+    return 0;
 }
 
 static int rt_gc(lua_State *L)
@@ -201,7 +211,7 @@ int luaopen_moonwire_core(lua_State *L)
     }
     static const luaL_Reg fns[] = {
         {"now", l_now}, {"run", l_run}, {"stop", l_stop},
-        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call}, {"report", l_report},
+        {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call}, {"report", l_report}, {"setExitCode", l_set_exit_code},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
