@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config                      # toolchain
   liblua5.4-dev lua5.4 libev-dev libwolfssl-dev libc-ares-dev zlib1g-dev  # moonwire's libraries
+  libreadline-dev                                       # line editing for -c and -i (GNU readline)
   lua-busted lua-luv                                    # specs (luv: processes and pipes)
   python3 python3-websockets nodejs node-ws             # test servers (interop peers)
   valgrind                                              # leak check of the spec scripts

@@ -2,7 +2,6 @@
 -- and onEnd at the end, mw.stdin:read() in a coroutine, with a pipe, a file, and a real
 -- terminal (tmux: send-keys, capture-pane); a script that does not use it never reads
 -- fd 0.
-local uv = require "luv"
 local H = require "spec.support.helper"
 
 local CALLBACKS = [[
@@ -80,36 +79,13 @@ describe("mw.stdin", function()
   end)
 
   it("a real terminal: lines as typed, ^D ends it", function()
-    if not os.execute("command -v tmux >/dev/null 2>&1") then error("tmux is not installed (bootstrap installs it)") end
-    local script = H.write_script(CALLBACKS, "tty.lua")
-    local name = "mwspec" .. uv.os_getpid()
-    local sock = H.tmpdir() .. "/tmux.sock"
-    local function tmux(...)
-      local args = { ... }
-      local cmd = { "tmux", "-S", sock }
-      for _, a in ipairs(args) do cmd[#cmd + 1] = "'" .. a:gsub("'", "'\\''") .. "'" end
-      local pp = io.popen(table.concat(cmd, " ") .. " 2>&1")
-      local out = pp:read("a")
-      pp:close()
-      return out
-    end
-    tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "30", H.bin .. " " .. script .. "; echo EXIT=$?; sleep 30")
-    local function pane_has(pattern, timeout)
-      local found = false
-      local tick = uv.new_timer()
-      tick:start(0, 50, function() if tmux("capture-pane", "-p", "-t", name):find(pattern) then found = true end end)
-      H.run_until(function() return found end, timeout or 10)
-      tick:stop()
-      tick:close()
-      return found
-    end
-    tmux("send-keys", "-t", name, "hello tty", "Enter")
-    assert.is_true(pane_has("LINE%[hello tty%]"), tmux("capture-pane", "-p", "-t", name))
-    tmux("send-keys", "-t", name, "C-d")
-    assert.is_true(pane_has("END nil"), tmux("capture-pane", "-p", "-t", name))
-    assert.is_true(pane_has("EXIT=0"), tmux("capture-pane", "-p", "-t", name))
-    local pane = tmux("capture-pane", "-p", "-t", name)
-    assert.truthy(pane:find("hello tty\n", 1, true), pane)   -- the terminal echoed what was typed
-    tmux("kill-session", "-t", name)
+    local tty = require("spec.support.tmux").session(H.bin .. " " .. H.write_script(CALLBACKS, "tty.lua"))
+    tty:keys("hello tty", "Enter")
+    tty:wait("LINE%[hello tty%]")
+    assert.truthy(tty:pane():find("hello tty\n", 1, true))   -- the terminal echoed what was typed
+    tty:keys("C-d")
+    tty:wait("END nil")
+    tty:wait("EXIT=0")
+    tty:kill()
   end)
 end)

@@ -107,7 +107,11 @@ return function(args)
   if not made then return fail_usage(tostring(c):gsub("^[^:]*:%d+: ", "")) end
   local ws = c.protocol == "ws" or c.protocol == "wss"
   local opened, closing, failed, input_ended = false, false, false, false
-  local function out(line) io.stdout:write(line, "\n") io.stdout:flush() end
+  -- a terminal on both ends: a prompt with editing and history, messages printed above it
+  local tty = core.isatty(0) and core.isatty(1)
+  local function out(line)
+    if tty then core.ttyPrint(line .. "\n") else io.stdout:write(line, "\n") io.stdout:flush() end
+  end
 
 
   local pending = {}   -- lines read before the connection opened
@@ -173,16 +177,25 @@ return function(args)
     if not opened then failed = true core.setExitCode(1) end
   end
   c.onClose = function()
-    mw.stdin:close()
+    if tty then core.ttyClose() else mw.stdin:close() end
     if not opened and not failed then core.setExitCode(1) end
   end
 
+  local function input_end()
+    input_ended = true
+    -- the end of input closes (1000) once what was read is sent
+    if opened and c:getStatus() == "ESTABLISHED" then closing = true c:close() end
+  end
   if #o.execute == 0 then
-    mw.stdin.onLine = send_line
-    mw.stdin.onEnd = function()
-      input_ended = true
-      -- the end of input closes (1000) once what was read is sent
-      if opened and c:getStatus() == "ESTABLISHED" then closing = true c:close() end
+    if tty then
+      local started, why = core.ttyOpen("> ", function(line)
+        if line == nil then input_end() else send_line(line) end
+      end)
+      if not started then tty = false io.stderr:write("moonwire: ", tostring(why), "\n") end
+    end
+    if not tty then
+      mw.stdin.onLine = send_line
+      mw.stdin.onEnd = input_end
     end
   end
   c:connect()

@@ -90,6 +90,8 @@ typedef struct mw_rt {
     struct mw_watch *watch;
     struct mw_stdin *stdin_src; /* mw.stdin, once a script reads it */
     int stdin_ref;             /* its Lua function (registry), 0 none */
+    struct mw_tty *tty;        /* the -c / -i prompt on a terminal */
+    int tty_ref;               /* its Lua function (registry), 0 none */
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
     /* Set by l_reload_register, which sits above connections and the runtime
      * (they call up through these, never by name). conn_match: a declaration
