@@ -7,7 +7,7 @@
 return function(core, M)
   local Timer = core.Timer
   local unpack = table.unpack
-  local running, getuv, rawget = coroutine.running, debug.getuservalue, rawget
+  local running, getuv, rawget, type = coroutine.running, debug.getuservalue, rawget, type
 
   local tasks = setmetatable({}, { __mode = "k" }) -- coroutine -> task
   local Task = {}
@@ -329,7 +329,17 @@ return function(core, M)
       error("receive: this connection has an onMessage callback, which takes its messages", 2)
     end
     local s = rx[conn] or state(conn)
-    if s.head <= s.tail then return pop(conn, s) end
+    local i, n = s.head, s.tail
+    if i <= n then
+      if s.paused then return pop(conn, s) end
+      -- pop's common case, inline: one message taken, not paused
+      local q = s.q
+      local data, kind = q[i], q[i + 1]
+      q[i], q[i + 1] = nil, nil
+      if i + 2 > n then s.head, s.tail = 1, 0 else s.head = i + 2 end
+      s.bytes = s.bytes - #data
+      return data, kind
+    end
     if s.closed then return nil, "closed", s.code, s.reason end
     return wait_for(t, { t = t, tk = block(t), conns = { conn } }, timeout)
   end
