@@ -209,6 +209,8 @@ return function(core, M)
   -- Wakes receive waiter w with the oldest queued message of its connections, if any.
   flush = function(w)
     if not w or w.connect then return false end
+    local t = w.t   -- (as wake checks: a message is taken only for a task it will wake)
+    if t.ticket ~= w.tk or t.status ~= "running" or coroutine.status(t.co) ~= "suspended" then return false end
     for _, c in ipairs(w.conns) do
       local s = rx[c]
       if s and s.head <= s.tail then return deliver(c, s, w, pop(c, s)) end
