@@ -7,6 +7,7 @@
 return function(core, M)
   local Timer = core.Timer
   local unpack = table.unpack
+  local running, getuv, rawget, type = coroutine.running, debug.getuservalue, rawget, type
 
   local tasks = setmetatable({}, { __mode = "k" }) -- coroutine -> task
   local Task = {}
@@ -161,7 +162,7 @@ return function(core, M)
     return m, b
   end
 
-  local hook
+  local hook, flush
 
   local function state(conn)
     local s = rx[conn]
@@ -169,19 +170,22 @@ return function(core, M)
       s = { q = {}, head = 1, tail = 0, bytes = 0 }
       limits(conn, s)
       rx[conn] = s
+      -- the wake of a waiter that messages were queued for, once per batch (kick)
+      s.kickfn = function() s.kick = nil flush(s.waiter) end
       conn["\1co"] = hook
     end
     return s
   end
 
+  -- The queue: q[head], q[head + 1] is the oldest message's data and kind.
   local function pop(conn, s)
-    local i = s.head
-    local data, kind = s.q[i], s.q[i + 1]
-    s.q[i], s.q[i + 1] = nil, nil
-    s.head = i + 2
-    s.bytes = s.bytes - #data
-    if s.head > s.tail then s.head, s.tail = 1, 0 end
-    if s.paused and (s.tail - s.head + 1) // 2 <= s.m // 2 and s.bytes <= s.b // 2 then
+    local i, q = s.head, s.q
+    local data, kind = q[i], q[i + 1]
+    q[i], q[i + 1] = nil, nil
+    local bytes = s.bytes - #data
+    s.bytes = bytes
+    if i + 2 > s.tail then s.head, s.tail = 1, 0 else s.head = i + 2 end
+    if s.paused and (s.tail - s.head + 1) // 2 <= s.m // 2 and bytes <= s.b // 2 then
       s.paused = false
       conn:resumeRecv()
     end
@@ -202,6 +206,18 @@ return function(core, M)
     return wake(w.t, w.tk, ...)
   end
 
+  -- Wakes receive waiter w with the oldest queued message of its connections, if any.
+  flush = function(w)
+    if not w or w.connect then return false end
+    local t = w.t   -- (as wake checks: a message is taken only for a task it will wake)
+    if t.ticket ~= w.tk or t.status ~= "running" or coroutine.status(t.co) ~= "suspended" then return false end
+    for _, c in ipairs(w.conns) do
+      local s = rx[c]
+      if s and s.head <= s.tail then return deliver(c, s, w, pop(c, s)) end
+    end
+    return false
+  end
+
   local function wake_senders(s)
     local list = s.senders
     if not list then return end
@@ -209,22 +225,32 @@ return function(core, M)
     for _, w in ipairs(list) do wake(w.t, w.tk, true) end
   end
 
+  -- A message is always queued; a waiting coroutine is woken once per batch of them
+  -- (a zero timer: after this read's messages are all queued), and then takes them
+  -- from the queue without a switch per message.
   hook = function(conn, ev, a, b)
     local s = rx[conn]
     if not s then return end
     local w = s.waiter
     if ev == "msg" then
-      if w and not w.connect then return deliver(conn, s, w, a, b) end
-      local n = s.tail
-      s.q[n + 1], s.q[n + 2] = a, b
-      s.tail = n + 2
-      s.bytes = s.bytes + #a
-      if not s.paused and ((n + 2) // 2 >= s.m or s.bytes >= s.b) then
-        limits(conn, s)
-        if (n + 2) // 2 >= s.m or s.bytes >= s.b then
-          s.paused = true
-          conn:pauseRecv()   -- backpressure: the kernel holds the rest, nothing is dropped
+      local n, q = s.tail + 2, s.q
+      q[n - 1], q[n] = a, b
+      s.tail = n
+      local bytes = s.bytes + #a
+      s.bytes = bytes
+      if not s.paused then
+        local len = (n - s.head + 1) // 2
+        if len >= s.m or bytes >= s.b then
+          limits(conn, s)
+          if len >= s.m or bytes >= s.b then
+            s.paused = true
+            conn:pauseRecv()   -- backpressure: the kernel holds the rest, nothing is dropped
+          end
         end
+      end
+      if w and not s.kick and not w.connect then
+        s.kick = Timer.add(0, s.kickfn, nil, false)
+        if not s.kick then return flush(w) end   -- (no timers while stopping)
       end
     elseif ev == "open" then
       s.closed, s.code, s.reason, s.err = false, nil, nil, nil
@@ -243,6 +269,8 @@ return function(core, M)
           s.waiter = nil
           return wake(w.t, w.tk, nil, s.err and s.err[2] or "closed before it opened", s.err and s.err[1])
         end
+        -- queued messages come first; the next receive finds the close
+        if flush(w) then return true end
         return deliver(conn, s, w, nil, "closed", s.code, s.reason)
       end
     elseif ev == "drain" then
@@ -280,21 +308,40 @@ return function(core, M)
     for _, c in ipairs(w.conns) do rx[c].waiter = w end
     t.unwait = function() clear_waiter(w) end
     if timeout then
-      t.timer = Timer.add(timeout, function() t.timer = nil wake(w.t, w.tk, nil, "timeout") end, nil, false)
+      t.timer = Timer.add(timeout, function()
+        t.timer = nil
+        if not flush(w) then wake(w.t, w.tk, nil, "timeout") end
+      end, nil, false)
     end
     return coroutine.yield()
   end
 
   -- conn:receive([timeout]): the next whole message, data and kind; nil, "timeout";
   -- nil, "closed", code, reason.
+  -- (per message: the fast path reads the callback from the field table, as the C
+  -- side does, instead of through the connection's __index)
   function core.connMethods.receive(conn, timeout)
-    local t = need_task("receive")
-    check_timeout(timeout, "receive")
-    if rawequal(conn.onMessage, nil) == false then
+    local co, main = running()
+    local t = not main and tasks[co]
+    if not t then error("receive must be called from a coroutine started by mw.spawn", 2) end
+    if timeout ~= nil then check_timeout(timeout, "receive") end
+    local fields, cb = getuv(conn, 1), nil
+    if type(fields) == "table" then cb = rawget(fields, "onMessage") else cb = conn.onMessage end
+    if cb ~= nil then
       error("receive: this connection has an onMessage callback, which takes its messages", 2)
     end
-    local s = state(conn)
-    if s.head <= s.tail then return pop(conn, s) end
+    local s = rx[conn] or state(conn)
+    local i, n = s.head, s.tail
+    if i <= n then
+      if s.paused then return pop(conn, s) end
+      -- pop's common case, inline: one message taken, not paused
+      local q = s.q
+      local data, kind = q[i], q[i + 1]
+      q[i], q[i + 1] = nil, nil
+      if i + 2 > n then s.head, s.tail = 1, 0 else s.head = i + 2 end
+      s.bytes = s.bytes - #data
+      return data, kind
+    end
     if s.closed then return nil, "closed", s.code, s.reason end
     return wait_for(t, { t = t, tk = block(t), conns = { conn } }, timeout)
   end

@@ -2,6 +2,7 @@
 # alloc.sh [--check] [--quick]: counts heap allocations per message in a moonwire process
 # (issue 7, target 8) with an LD_PRELOAD shim (alloc_shim.c), across 100,000 messages in
 # the steady state of cases 1-5: receive 16 B, receive 64 KiB, send 16 B, send 64 KiB, echo,
+# receive 16 B through conn:receive() in a coroutine (corecv_16B, issue 15: target 0 in C),
 # and of the compressed cases (issue 13: permessage-deflate agreed, context takeover):
 # receive and send the 200-byte JSON messages. zlib's allocations (through moonwire's
 # counting hooks, ws_deflate.c) are shown apart, as a part of C's.
@@ -58,6 +59,7 @@ read -r -t 10 _ PORT <&"${SRV_IO[0]}" || { echo "alloc: the bench server did not
 # name mode warmup size kind
 CASES=(
   "recv_16B recv 20000 16 text"
+  "corecv_16B corecv 20000 16 text"
   "recv_64KiB recv 200 65536 binary"
   "send_16B send 60000 16 text"
   "send_64KiB send 200 65536 binary"
@@ -75,7 +77,7 @@ for c in "${CASES[@]}"; do
   pmd=
   [ "$kind" = json ] && pmd="&pmd=1"
   case $mode in
-    recv) url="ws://127.0.0.1:$PORT/flood?n=$total&size=$size&op=$kind$pmd" ;;
+    recv|corecv) url="ws://127.0.0.1:$PORT/flood?n=$total&size=$size&op=$kind$pmd" ;;
     send) url="ws://127.0.0.1:$PORT/sink?n=$total${pmd:+&op=json$pmd}" ;;
     echo) url="ws://127.0.0.1:$PORT/echo" ;;
   esac

@@ -1,6 +1,7 @@
 -- moonwire_alloc.lua MODE URL WARMUP N SIZE KIND: the recv/send/echo modes of the bench
 -- with a counting window for alloc_shim.c: after WARMUP messages the window opens, after
 -- N more it closes (send: when the server has them all). Run by scripts/bench/alloc.sh.
+-- MODE corecv: recv through conn:receive() in a coroutine (mw.spawn, mw.connect).
 -- KIND json: the lines of $BENCH_JSON, message i line i % lines (the compressed cases);
 -- "EXT <what the handshake agreed>" goes to stderr at the handshake.
 local mw = require "moonwire"
@@ -9,6 +10,20 @@ local warmup, n, size, kind = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5
 local function mark(what) io.open("/__allocmark/" .. what) end
 local total = warmup + n
 local count = 0
+
+if mode == "corecv" then
+  mw.spawn("corecv", function()
+    local c = assert(mw.connect(url))
+    io.stderr:write("EXT ", c.websocketExtensions or "", "\n")
+    while count < total do
+      local data, why = c:receive()
+      if not data then error("receive: " .. tostring(why) .. " after " .. count) end
+      count = count + 1
+      if count == warmup then mark("start") elseif count == total then mark("stop") end
+    end
+  end)
+  return
+end
 
 local ws = mw.AsyncTcpConnection.new(url)
 ws.onError = function(c, code, m) io.stderr:write("error: ", m, "\n") end
