@@ -163,13 +163,17 @@ return function(core, M)
   end
 
   local hook, flush
+  local rxPop, rxWaiting = core.rxPop, core.rxWaiting
 
+  -- The queue itself is the C side's (l_conn.c: appended by the message event, taken
+  -- by conn:receive in C); this keeps the waiters and the connection's state.
   local function state(conn)
     local s = rx[conn]
     if not s then
-      s = { q = {}, head = 1, tail = 0, bytes = 0 }
+      s = {}
       limits(conn, s)
       rx[conn] = s
+      core.rxQueue(conn, math.floor(s.m), math.floor(s.b))
       -- the wake of a waiter that messages were queued for, once per batch (kick)
       s.kickfn = function() s.kick = nil flush(s.waiter) end
       conn["\1co"] = hook
@@ -177,26 +181,11 @@ return function(core, M)
     return s
   end
 
-  -- The queue: q[head], q[head + 1] is the oldest message's data and kind.
-  local function pop(conn, s)
-    local i, q = s.head, s.q
-    local data, kind = q[i], q[i + 1]
-    q[i], q[i + 1] = nil, nil
-    local bytes = s.bytes - #data
-    s.bytes = bytes
-    if i + 2 > s.tail then s.head, s.tail = 1, 0 else s.head = i + 2 end
-    if s.paused and (s.tail - s.head + 1) // 2 <= s.m // 2 and bytes <= s.b // 2 then
-      s.paused = false
-      conn:resumeRecv()
-    end
-    return data, kind
-  end
-
   -- A receive waiter: { t, tk, conns = list or nil (receiveAny) }.
   local function clear_waiter(w)
     for _, c in ipairs(w.conns) do
       local s = rx[c]
-      if s and s.waiter == w then s.waiter = nil end
+      if s and s.waiter == w then s.waiter = nil rxWaiting(c, false) end
     end
   end
 
@@ -213,7 +202,10 @@ return function(core, M)
     if t.ticket ~= w.tk or t.status ~= "running" or coroutine.status(t.co) ~= "suspended" then return false end
     for _, c in ipairs(w.conns) do
       local s = rx[c]
-      if s and s.head <= s.tail then return deliver(c, s, w, pop(c, s)) end
+      if s then
+        local data, kind = rxPop(c)
+        if data ~= nil then return deliver(c, s, w, data, kind) end
+      end
     end
     return false
   end
@@ -233,21 +225,8 @@ return function(core, M)
     if not s then return end
     local w = s.waiter
     if ev == "msg" then
-      local n, q = s.tail + 2, s.q
-      q[n - 1], q[n] = a, b
-      s.tail = n
-      local bytes = s.bytes + #a
-      s.bytes = bytes
-      if not s.paused then
-        local len = (n - s.head + 1) // 2
-        if len >= s.m or bytes >= s.b then
-          limits(conn, s)
-          if len >= s.m or bytes >= s.b then
-            s.paused = true
-            conn:pauseRecv()   -- backpressure: the kernel holds the rest, nothing is dropped
-          end
-        end
-      end
+      -- queued by C; a waiting coroutine is woken once per batch (a zero timer: after
+      -- this read's messages are all queued), and takes them without a switch each
       if w and not s.kick and not w.connect then
         s.kick = Timer.add(0, s.kickfn, nil, false)
         if not s.kick then return flush(w) end   -- (no timers while stopping)
@@ -305,7 +284,7 @@ return function(core, M)
       local s = state(c)
       if s.waiter then error("a coroutine already waits to receive on " .. tostring(c), 3) end
     end
-    for _, c in ipairs(w.conns) do rx[c].waiter = w end
+    for _, c in ipairs(w.conns) do rx[c].waiter = w rxWaiting(c, true) end
     t.unwait = function() clear_waiter(w) end
     if timeout then
       t.timer = Timer.add(timeout, function()
@@ -317,34 +296,24 @@ return function(core, M)
   end
 
   -- conn:receive([timeout]): the next whole message, data and kind; nil, "timeout";
-  -- nil, "closed", code, reason.
-  -- (per message: the fast path reads the callback from the field table, as the C
-  -- side does, instead of through the connection's __index)
-  function core.connMethods.receive(conn, timeout)
+  -- nil, "closed", code, reason. The C method returns a queued message at once; it
+  -- calls this when there is none (or the caller is no coroutine), to wait.
+  core.setReceiver(function(conn, timeout)
     local co, main = running()
     local t = not main and tasks[co]
-    if not t then error("receive must be called from a coroutine started by mw.spawn", 2) end
+    if not t then error("receive must be called from a coroutine started by mw.spawn", 3) end
     if timeout ~= nil then check_timeout(timeout, "receive") end
     local fields, cb = getuv(conn, 1), nil
     if type(fields) == "table" then cb = rawget(fields, "onMessage") else cb = conn.onMessage end
     if cb ~= nil then
-      error("receive: this connection has an onMessage callback, which takes its messages", 2)
+      error("receive: this connection has an onMessage callback, which takes its messages", 3)
     end
     local s = rx[conn] or state(conn)
-    local i, n = s.head, s.tail
-    if i <= n then
-      if s.paused then return pop(conn, s) end
-      -- pop's common case, inline: one message taken, not paused
-      local q = s.q
-      local data, kind = q[i], q[i + 1]
-      q[i], q[i + 1] = nil, nil
-      if i + 2 > n then s.head, s.tail = 1, 0 else s.head = i + 2 end
-      s.bytes = s.bytes - #data
-      return data, kind
-    end
+    local data, kind = rxPop(conn)
+    if data ~= nil then return data, kind end
     if s.closed then return nil, "closed", s.code, s.reason end
     return wait_for(t, { t = t, tk = block(t), conns = { conn } }, timeout)
-  end
+  end)
 
   -- mw.receiveAny(conns [, timeout]): the first message on any of them: conn, data, kind;
   -- nil, "timeout"; nil, "closed", conn, code, reason (the first that closed).
@@ -353,8 +322,9 @@ return function(core, M)
     if type(conns) ~= "table" or #conns == 0 then error("mw.receiveAny: a list of connections expected", 2) end
     check_timeout(timeout, "mw.receiveAny")
     for _, c in ipairs(conns) do
-      local s = state(c)
-      if s.head <= s.tail then return c, pop(c, s) end
+      state(c)
+      local data, kind = rxPop(c)
+      if data ~= nil then return c, data, kind end
     end
     for _, c in ipairs(conns) do
       local s = rx[c]

@@ -6,6 +6,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include "buf.h"
 #include "host.h"
 #include "loop.h"
 
@@ -44,6 +45,18 @@ typedef struct l_retry {
     char why[320];          /* the last error's message */
 } l_retry;
 
+/* The messages a coroutine reads with conn:receive() (l_conn.c): records of
+ * a 4-byte length, a kind byte and the bytes, appended by the message event
+ * without calling Lua and taken by receive in C. */
+typedef struct l_rxq {
+    mw_buf buf;
+    size_t count, bytes;      /* queued */
+    size_t max_count, max_bytes;
+    int on;                   /* co.lua uses the queue (else no onMessage: dropped) */
+    int waiting;              /* a coroutine waits: the hook hears of each new message */
+    int paused;               /* reading paused by the queue's limits */
+} l_rxq;
+
 /* A connection userdata: one for the connection's whole life, reloads
  * included (a reload's matching declaration returns the same userdata). */
 struct l_conn {
@@ -54,6 +67,7 @@ struct l_conn {
     char *name;             /* options.name */
     l_decl decl;
     l_retry retry;
+    l_rxq rxq;
 };
 
 /* A declared connection the script ended, whose userdata was collected: a
@@ -75,6 +89,10 @@ typedef struct mw_rt {
     int stopping;          /* stopAll or a signal: no new connects or reconnects */
     int exit_code;         /* core.setExitCode */
     int send_waiter;       /* registry ref of co.lua's wait for a drained send queue, 0 none */
+    int receiver;          /* registry ref of co.lua's waiting receive, 0 none */
+    /* strings the per-message paths push, by registry ref: lua_pushstring
+     * of a literal costs a strcmp in Lua's string cache each time */
+    int s_onmessage, s_text, s_binary;
     int timers_ref;        /* registry: id -> timer userdata */
     lua_Integer next_timer_id;
     l_conn *conns;         /* every connection userdata alive */

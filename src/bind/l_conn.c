@@ -66,7 +66,7 @@ static void anchor(lua_State *L, int i, l_conn *lc)
 }
 
 /* Push the script's callback `name` and the connection; 0 when none. */
-static int push_cb(l_conn *lc, const char *name)
+static int push_cb_at(l_conn *lc, const char *name, int ref)
 {
     lua_State *L = lc->rt->L;
     if (lc->ref == LUA_NOREF) return 0;
@@ -74,7 +74,7 @@ static int push_cb(l_conn *lc, const char *name)
     /* raw, outside any protected call: debug.setmetatable can give the
      * field table an __index that raises (as cheap as lua_getfield) */
     lua_getiuservalue(L, -1, 1);
-    lua_pushstring(L, name);
+    if (ref) lua_rawgeti(L, LUA_REGISTRYINDEX, ref); else lua_pushstring(L, name);
     if (lua_rawget(L, -2) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
     /* ud uv fn -> fn ud, by copies (no rotation: this runs per message) */
     lua_copy(L, -1, -3);
@@ -83,6 +83,8 @@ static int push_cb(l_conn *lc, const char *name)
     lua_replace(L, -2);
     return 1;
 }
+
+static int push_cb(l_conn *lc, const char *name) { return push_cb_at(lc, name, 0); }
 
 /* ---- events ---- */
 
@@ -95,6 +97,63 @@ static int push_hook(l_conn *lc, const char *event)
 {
     if (!push_cb(lc, CO_HOOK)) return 0;
     lua_pushstring(lc->rt->L, event);
+    return 1;
+}
+
+/* A message's kind as its callback and receive() give it: "text", "binary", nil. */
+static void push_kind(lua_State *L, const mw_rt *rt, int kind)
+{
+    if (kind == MW_KIND_TEXT) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_text);
+    else if (kind == MW_KIND_BINARY) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_binary);
+    else lua_pushnil(L);
+}
+
+/* ---- the receive queue ---- */
+
+static void rxq_push(l_conn *lc, const char *p, size_t n, int kind)
+{
+    l_rxq *q = &lc->rxq;
+    unsigned char h[5] = { (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                           (unsigned char)n, (unsigned char)kind };
+    if (n > 0xffffffffu || mw_buf_append(&q->buf, h, 5) || mw_buf_append(&q->buf, p, n)) {
+        /* nothing else to do in an event: say so, and stop reading (what is
+         * not read is not lost) */
+        fprintf(stderr, "moonwire: receive %s: out of memory queueing a message; reading paused\n", mw_conn_url(lc->c));
+        q->paused = 1;
+        mw_conn_pause(lc->c);
+        return;
+    }
+    q->count++;
+    q->bytes += n;
+    if (!q->paused && (q->count >= q->max_count || q->bytes >= q->max_bytes)) {
+        /* backpressure: the kernel holds the rest, nothing is dropped */
+        q->paused = 1;
+        mw_conn_pause(lc->c);
+    }
+    if (q->waiting) {
+        /* once per wait: the coroutine takes the rest from the queue when it runs */
+        q->waiting = 0;
+        if (push_hook(lc, "msg")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+    }
+}
+
+/* Push the oldest queued message (data, kind); 0 when there is none. */
+static int rxq_pop(lua_State *L, l_conn *lc)
+{
+    l_rxq *q = &lc->rxq;
+    if (!q->count) return 0;
+    const unsigned char *h = (const unsigned char *)mw_buf_head(&q->buf);
+    size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    int kind = h[4];
+    lua_pushlstring(L, (const char *)h + 5, n);
+    push_kind(L, lc->rt, kind);
+    mw_buf_consume(&q->buf, n + 5);
+    q->count--;
+    q->bytes -= n;
+    if (q->paused && q->count <= q->max_count / 2 && q->bytes <= q->max_bytes / 2) {
+        q->paused = 0;
+        mw_conn_resume(lc->c);
+    }
     return 1;
 }
 
@@ -113,20 +172,13 @@ static void ev_message(void *ud, const char *p, size_t n, int kind)
 {
     l_conn *lc = ud;
     lua_State *L = lc->rt->L;
-    if (!push_cb(lc, "onMessage")) {
+    if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
         /* no callback: the queue conn:receive() reads, when a coroutine uses it */
-        if (!push_hook(lc, "msg")) return;
-        lua_pushlstring(L, p, n);
-        if (kind == MW_KIND_TEXT) lua_pushliteral(L, "text");
-        else if (kind == MW_KIND_BINARY) lua_pushliteral(L, "binary");
-        else lua_pushnil(L);
-        mw_rt_call(lc->rt, 4, 0, "coroutine");
+        if (lc->rxq.on) rxq_push(lc, p, n, kind);
         return;
     }
     lua_pushlstring(L, p, n);
-    if (kind == MW_KIND_TEXT) lua_pushliteral(L, "text");
-    else if (kind == MW_KIND_BINARY) lua_pushliteral(L, "binary");
-    else lua_pushnil(L);
+    push_kind(L, lc->rt, kind);
     mw_rt_call(lc->rt, 3, 0, "onMessage");
 }
 
@@ -371,6 +423,7 @@ static int conn_gc(lua_State *L)
     }
     free(lc->name);
     lc->name = NULL;
+    mw_buf_free(&lc->rxq.buf);
     return 0;
 }
 
@@ -568,6 +621,67 @@ static int m_cancel_reconnect(lua_State *L)
     return 0;
 }
 
+static int receive_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status; (void)ctx;
+    return lua_gettop(L);
+}
+
+/* conn:receive([timeout]): a queued message at once, in C (the per-message
+ * path); otherwise co.lua's receive, which waits in the coroutine. */
+static int m_receive(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    /* what is queued came while there was no onMessage: it is receive's even
+     * if a callback was set since (the slow path refuses to wait then) */
+    if (lc->rxq.count && lua_isyieldable(L)) return rxq_pop(L, lc) ? 2 : 0;
+    lua_settop(L, 2);
+    if (!lc->rt->receiver) return luaL_error(L, "receive: moonwire.co is not loaded");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->rt->receiver);
+    lua_insert(L, 1);
+    lua_callk(L, 2, LUA_MULTRET, 0, receive_k);
+    return receive_k(L, LUA_OK, 0);
+}
+
+/* core.rxQueue(conn, max_messages, max_bytes): conn's messages without an
+ * onMessage go to its receive queue from now on */
+static int l_rx_queue(lua_State *L)
+{
+    l_conn *lc = check_conn(L, 1);
+    lc->rxq.max_count = (size_t)luaL_checkinteger(L, 2);
+    lc->rxq.max_bytes = (size_t)luaL_checkinteger(L, 3);
+    lc->rxq.on = 1;
+    return 0;
+}
+
+/* core.rxWaiting(conn, on): a coroutine waits on conn (the hook hears "msg") */
+static int l_rx_waiting(lua_State *L)
+{
+    check_conn(L, 1)->rxq.waiting = lua_toboolean(L, 2);
+    return 0;
+}
+
+/* core.rxCount(conn): how many messages are queued */
+static int l_rx_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->rxq.count);
+    return 1;
+}
+
+/* core.rxPop(conn): data, kind of the oldest queued message, or nothing */
+static int l_rx_pop(lua_State *L) { return rxq_pop(L, check_conn(L, 1)) ? 2 : 0; }
+
+/* core.setReceiver(fn): co.lua's receive that waits */
+static int l_set_receiver(lua_State *L)
+{
+    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (rt->receiver) luaL_unref(L, LUA_REGISTRYINDEX, rt->receiver);
+    lua_settop(L, 1);
+    rt->receiver = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
 /* conn:ping([data]): a WebSocket ping; true, or nil and why */
 static int m_ping(lua_State *L)
 {
@@ -640,7 +754,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
         {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
         {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
-        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {NULL, NULL},
+        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {"receive", m_receive}, {NULL, NULL},
     };
     /* module table is on top */
     if (lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY) != LUA_TTABLE) {
@@ -652,7 +766,15 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         lua_setfield(L, LUA_REGISTRYINDEX, CONNS_KEY);
     }
     lua_pop(L, 1);
+    lua_pushliteral(L, "onMessage");
+    rt->s_onmessage = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "text");
+    rt->s_text = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "binary");
+    rt->s_binary = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, MW_CONN_MT);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &l_conn_mt_key);
     luaL_newlib(L, methods);
     lua_pushvalue(L, -1);
     lua_setfield(L, -4, "connMethods"); /* the Lua side adds pipe() here */
@@ -684,6 +806,11 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushlightuserdata(L, rt);
     lua_pushcclosure(L, l_set_send_waiter, 1);
     lua_setfield(L, -2, "setSendWaiter");
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, l_set_receiver, 1);
+    lua_setfield(L, -2, "setReceiver");
+    static const luaL_Reg rx[] = { {"rxQueue", l_rx_queue}, {"rxWaiting", l_rx_waiting}, {"rxPop", l_rx_pop}, {"rxCount", l_rx_count}, {NULL, NULL} };
+    luaL_setfuncs(L, rx, 0);
     lua_createtable(L, 0, 2); /* Workerman's Ws constants, as websocketType reads them */
     lua_pushstring(L, MW_WS_BLOB);
     lua_setfield(L, -2, "BINARY_TYPE_BLOB");

@@ -77,13 +77,17 @@ static enum prop find_prop(const char *k)
     return P_NONE;
 }
 
+const char l_conn_mt_key = 0;
+
 int l_conn_index(lua_State *L)
 {
-    l_conn *lc = check_conn(L, 1);
-    /* methods first (upvalue 1) */
+    /* methods first (upvalue 1): this __index belongs to the connections'
+     * metatable alone, and each method checks its own argument, so a method
+     * call (once per message for receive) skips the check here */
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
+    l_conn *lc = check_conn(L, 1);
     if (lua_type(L, 2) == LUA_TSTRING) {
         mw_conn *c = lc->c;
         const mw_conn_opts *o = mw_conn_options(c);
