@@ -16,6 +16,7 @@ static const char usage[] =
     "                     loaded from its directory) changes, keeping connections\n"
     "  --check script.lua load and compile only; exit 0, or 1 with the error\n"
     "  -e 'code'          run a chunk (may be given more than once)\n"
+    "  -i [script.lua]    a Lua prompt on the running loop (after the script, if any)\n"
     "  -c URL [options]   a client at the terminal, as wscat: lines read are sent,\n"
     "                     messages received are printed (moonwire -c --help)\n"
     "  --version          print the version and exit\n"
@@ -29,7 +30,7 @@ static const char *progname = "moonwire";
 int main(int argc, char **argv)
 {
     const char *chunks[64];
-    int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0;
+    int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0, interactive = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--check") == 0) {
             check = 1;
+        } else if (strcmp(a, "-i") == 0 || strcmp(a, "--interactive") == 0) {
+            interactive = 1;
         } else if (strcmp(a, "--watch") == 0) {
             watch = 1;
         } else if (strcmp(a, "-e") == 0) {
@@ -66,7 +69,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --watch needs a script file\n", progname);
         return 2;
     }
-    if (script_idx < 0 && nchunks == 0) { fputs(usage, stderr); return 2; }
+    if (script_idx < 0 && nchunks == 0 && !interactive) { fputs(usage, stderr); return 2; }
 
     mw_host *h = mw_host_new(argc, argv, script_idx, mw_preload_embedded);
     if (!h) return 1;
@@ -90,6 +93,7 @@ int main(int argc, char **argv)
         if (mw_host_do_file(h, script, argv + script_idx + 1, n) != 0) status = 1;
         else mw_rt_script_ran(mw_host_lua(h), script, argv + script_idx + 1, n, watch);
     }
+    if (status == 0 && interactive && mw_host_do_string(h, "require('moonwire.repl')()") != 0) status = 1;
     if (status == 0) status = mw_rt_run_hosted(mw_host_lua(h)); /* a graceful end is exit 0 */
     mw_host_close(h);
     return status;

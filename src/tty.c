@@ -68,7 +68,10 @@ mw_tty *mw_tty_open(mw_loop *l, const char *prompt, mw_tty_cb cb, void *ud, char
 
 void mw_tty_print(mw_tty *t, const char *s, size_t n)
 {
-    if (!t || t->closing) { fwrite(s, 1, n, stdout); fflush(stdout); return; }
+    /* from the line handler (the prompt's own output): the entered line is
+     * still readline's until the handler returns, and the next prompt comes
+     * after it: a plain write */
+    if (!t || t->closing || t->in_cb) { fwrite(s, 1, n, stdout); fflush(stdout); return; }
     char *typed = rl_copy_text(0, rl_end);
     int point = rl_point;
     /* take the prompt and the typed line off the screen, print, put them back */

@@ -19,8 +19,10 @@ function S:tmux(...)
   return out
 end
 
--- keys as tmux send-keys takes them ("text", "Enter", "C-d", "Up")
+-- keys as tmux send-keys takes them ("Enter", "C-d", "Up"; text that is no key name)
 function S:keys(...) return self:tmux("send-keys", "-t", self.name, ...) end
+-- text typed as it is (send-keys -l: "end" is not the End key)
+function S:type(text) return self:tmux("send-keys", "-t", self.name, "-l", text) end
 function S:pane() return self:tmux("capture-pane", "-p", "-t", self.name) end
 
 -- Waits until the screen matches pattern; raises with the screen after timeout.
