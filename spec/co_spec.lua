@@ -185,6 +185,28 @@ end, arg[1])
     assert.same({ "LAST 5000\tEND 5000" }, res.lines)
   end)
 
+  it("a send waiting in a coroutine returns nil and why when the connection goes", function()
+    local srv = H.peer("flap.py", { "sink:1000000" })
+    local p = H.start([[
+local mw = require "moonwire"
+mw.spawn(function(url)
+  local c = assert(mw.connect(url, { maxSendBufferSize = 16 * 1024 }))
+  c.onError = function() end
+  local pad = ("x"):rep(1000)
+  for i = 1, 1000000 do
+    if c:bufferFull() then print("WAITING") end
+    local ok, why = c:send(pad)
+    if not ok then print("FAILED", ok, why) return end
+  end
+end, "ws://127.0.0.1:" .. arg[1] .. "/")
+]], { srv.port })
+    p:wait_line("^WAITING$", 20)
+    srv:kill("sigkill")
+    local _, why = p:wait_line("^FAILED\tnil\t(.*)$", 20)
+    assert.equal("send ws://127.0.0.1:" .. srv.port .. "/: not sent: the connection is CLOSED", why)
+    H.assert_exit(H.result(p, 10), 0)
+  end)
+
   it("receive's queue holds at most maxRecvQueue messages: reading pauses there, nothing is lost", function()
     -- a reader that leaves messages queued (mw.sleep(0) every third one): the queue (in C)
     -- fills to the limit, reading pauses mid-read, and every message still arrives in order
