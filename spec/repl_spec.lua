@@ -51,6 +51,16 @@ describe("moonwire -i", function()
     tty:wait("error in prompt: stdin:1: bad")
     tty:keys("1 + 2", "Enter")
     tty:wait("\n3\n")
+    tty:type("abc")
+    tty:keys("C-c")                         -- ^C drops the line, the program goes on
+    tty:wait("> abc%^C\n>")
+    tty:type("while true do end")
+    tty:keys("Enter")
+    tty:keys("C-c")                         -- and interrupts a runaway chunk
+    tty:wait("error in prompt: stdin:1: interrupted")
+    tty:type("c:getStatus()")
+    tty:keys("Enter")
+    tty:wait("\nESTABLISHED\n")            -- the connection lived through it all
     tty:keys("C-d")
     tty:wait("EXIT=0")
     srv:wait_line("^CLOSE 1 1001")          -- stopped as SIGTERM does

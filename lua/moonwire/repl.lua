@@ -70,9 +70,17 @@ return function()
 
   if tty then
     local ok, why = core.ttyOpen("> ", function(line)
-      if line == nil then finish() else run_line(line) end
+      if line == nil then finish()
+      elseif line == false then   -- ^C: the line and a pending chunk are dropped
+        pending = nil
+        core.ttySetPrompt("> ")
+      else run_line(line) end
     end)
-    if ok then return end
+    if ok then
+      -- ^C clears the line (and interrupts a chunk that runs too long); ^D ends
+      core.ttyCatchInterrupt(true)
+      return
+    end
     io.stderr:write("moonwire: ", tostring(why), "\n")
   end
   mw.stdin.onLine = run_line

@@ -68,6 +68,9 @@ static void on_signal(mw_loop *l, int signum, void *ud)
     (void)l;
     mw_rt *rt = ud;
     if (signum == SIGHUP) { mw_rt_schedule_reload(rt); return; }
+    /* -i: ^C at the prompt (or after interrupting the chunk it ran) clears
+     * the line; the program goes on */
+    if (signum == SIGINT && rt->tty && rt->tty_sigint && !rt->stopping) { l_tty_interrupt(rt); return; }
     if (rt->stopping) { mw_loop_stop(&rt->loop); return; } /* second signal: now */
     mw_rt_stop(rt);
 }

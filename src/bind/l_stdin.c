@@ -125,6 +125,22 @@ static int l_tty_close(lua_State *L)
     return 0;
 }
 
+void l_tty_interrupt(mw_rt *rt)
+{
+    mw_tty_clear_line(rt->tty);
+    if (!rt->tty_ref) return;
+    lua_rawgeti(rt->L, LUA_REGISTRYINDEX, rt->tty_ref);
+    lua_pushboolean(rt->L, 0);
+    mw_rt_call(rt, 1, 0, "prompt");
+}
+
+/* core.ttyCatchInterrupt(on): SIGINT clears the prompt's line (-i) */
+static int l_tty_catch(lua_State *L)
+{
+    ((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->tty_sigint = lua_toboolean(L, 1);
+    return 0;
+}
+
 static int l_isatty(lua_State *L)
 {
     lua_pushboolean(L, mw_tty_is((int)luaL_checkinteger(L, 1)));
@@ -136,7 +152,7 @@ void l_stdin_register(lua_State *L, mw_rt *rt)
     static const luaL_Reg fns[] = {
         {"stdinOpen", l_open}, {"stdinPause", l_pause}, {"stdinClose", l_close},
         {"ttyOpen", l_tty_open}, {"ttyPrint", l_tty_print}, {"ttySetPrompt", l_tty_prompt},
-        {"ttyClearLine", l_tty_clear}, {"ttyClose", l_tty_close}, {"isatty", l_isatty}, {NULL, NULL},
+        {"ttyClearLine", l_tty_clear}, {"ttyClose", l_tty_close}, {"ttyCatchInterrupt", l_tty_catch}, {"isatty", l_isatty}, {NULL, NULL},
     };
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, fns, 1);
