@@ -49,7 +49,7 @@ describe("followRedirects", function()
       "redirect:303:/dir/page")
     local res = H.run(CLIENT, { "ws://" .. a.base .. "/start", "{ followRedirects = 3 }", "again" })
     H.assert_exit(res, 0)
-    assert.equal("OPEN ws://127.0.0.1:" .. b.port .. "/echo", res.lines[1])
+    assert.equal("OPEN ws://" .. a.base .. "/start", res.lines[1])
     assert.equal("MSG early", res.lines[2])     -- sent before connect(), delivered to the last hop
     local paths = {}
     for _, l in ipairs(a.lines) do
@@ -58,7 +58,8 @@ describe("followRedirects", function()
     end
     -- the second connect starts from the URL given, not the last hop
     assert.same({ "/start", "/dir/page?x=1", "/dir/next", "/start", "/dir/page" }, paths)
-    assert.equal("URL ws://127.0.0.1:" .. b.port .. "/echo", H.grep(res.lines, "^URL")[1])
+    -- conn.url is the URL the script gave (where the next connect starts), not the hop
+    assert.equal("URL ws://" .. a.base .. "/start", H.grep(res.lines, "^URL")[1])
     -- no onClose between the hops: one for the first connection, one for the second
     assert.equal(2, #H.grep(res.lines, "^CLOSE$"))
   end)
@@ -87,11 +88,37 @@ describe("followRedirects", function()
     local ssl = ("{ followRedirects = 2, ssl = { cafile = %q } }"):format(dir .. "/ca.pem")
     local res = H.run(CLIENT, { "ws://" .. a.base .. "/start", ssl })
     H.assert_exit(res, 0)
-    assert.equal("OPEN wss://localhost:" .. tls.port .. "/secure", res.lines[1])
+    assert.equal("OPEN ws://" .. a.base .. "/start", res.lines[1])
     assert.equal("MSG hello 1", res.lines[2])
     res = H.run(CLIENT, { "wss://localhost:" .. tls.port .. "/x", ssl })
     assert.equal(("ERR 5 websocket handshake with wss://localhost:%d/x failed: answer 302 to ws://127.0.0.1:9/plain "
       .. "refused: a redirect from wss:// to ws:// would drop TLS"):format(tls.port), H.grep(res.lines, "^ERR")[1])
+  end)
+
+  it("a hot reload keeps a redirected connection", function()
+    local R = require "spec.support.reload"
+    local counter = R.ws_counter()
+    local a = flap("redirect:302:" .. counter.url .. "/echo")
+    local function bot(v)
+      return ([[
+local mw = require "moonwire"
+local c = mw.AsyncTcpConnection.new("ws://%s/start", { followRedirects = 1 })
+c.onWebSocketConnect = function() print("%s open") end
+c.onMessage = function(c, m) print("%s got " .. m) end
+c:connect()
+]]):format(a.base, v, v)
+    end
+    local p = R.start(bot("v1"))
+    p:wait_line("^v1 open$", 10)
+    counter:wait_line("^CONNECT 1 /echo")
+    R.replace(p.path, bot("v2"))
+    p:kill("sighup")
+    R.wait_reloaded(p)
+    counter:send("SEND 1 after\n")
+    p:wait_line("^v2 got after$", 10)    -- the same socket, the new callback
+    assert.equal(0, #counter:grep("^CONNECT 2 "))
+    assert.equal(1, #a:grep("^CONNECT "))
+    R.stop(p)
   end)
 
   it("the option's errors", function()

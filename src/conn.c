@@ -213,7 +213,12 @@ int mw_conn_take_url(mw_conn *dst, mw_conn *src)
     return 0;
 }
 
-const char *mw_conn_url(const mw_conn *c) { return c->next_url ? c->next_url->str : c->url_str; }
+/* A redirect chain's hops are this session's: the next connect starts from
+ * the URL before it (a reload matches declarations by it, too). */
+const char *mw_conn_url(const mw_conn *c)
+{
+    return c->next_url ? c->next_url->str : c->home ? c->home->str : c->url_str;
+}
 
 const mw_url *mw_conn_next_url(const mw_conn *c) { return c->next_url ? &c->next_url->url : &c->url; }
 

@@ -130,7 +130,8 @@ int mw_conn_copy_options(mw_conn *dst, const mw_conn *src);
  * different protocol layers (ws and wss share one; tcp, text, frame each
  * have their own), which cannot be swapped under a connection. */
 int mw_conn_take_url(mw_conn *dst, mw_conn *src);
-/* The URL the next connect uses (a reload's new one, else the current). */
+/* The URL the next connect uses (a reload's new one, else the current; the
+ * one before a redirect chain, not its hop). */
 const char *mw_conn_url(const mw_conn *c);
 const mw_url *mw_conn_next_url(const mw_conn *c);
 /* A connection that never connected reads as CLOSED from now on (a reload's

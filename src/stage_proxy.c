@@ -110,7 +110,7 @@ static int px_prepare(mw_stage *s, const mw_url *u, const char **host, int *port
     px *st = s->state;
     if (!st || st->mode == MW_PROXY_OFF) return 0;
     const char *spec = st->spec, *var = NULL;
-    const char *url = mw_conn_url(s->c);
+    const char *url = s->c->url_str;   /* this connect's (a redirect's hop included) */
     if (st->mode == MW_PROXY_FROM_ENV) {
         int tls = u->tls || mw_tls_enabled(s->c);
         spec = mw_proxy_from_env(env_get, NULL, tls, u->host, u->port, &var);
