@@ -517,15 +517,20 @@ static int send_k(lua_State *L, int status, lua_KContext ctx)
 
 static int do_send(lua_State *L, int kind) { return do_send_ctx(L, kind); }
 
+/* The function at index 1 into the registry slot *ref (the old one let go). */
+static int set_fn_ref(lua_State *L, int *ref)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (*ref) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    lua_settop(L, 1);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
 /* core.setSendWaiter(fn): co.lua's wait, fn(conn) -> waited */
 static int l_set_send_waiter(lua_State *L)
 {
-    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (rt->send_waiter) luaL_unref(L, LUA_REGISTRYINDEX, rt->send_waiter);
-    lua_settop(L, 1);
-    rt->send_waiter = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
+    return set_fn_ref(L, &((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->send_waiter);
 }
 
 static int m_send(lua_State *L) { return do_send(L, lua_toboolean(L, 3) ? MW_KIND_RAW : MW_KIND_NONE); }
@@ -674,12 +679,7 @@ static int l_rx_pop(lua_State *L) { return rxq_pop(L, check_conn(L, 1)) ? 2 : 0;
 /* core.setReceiver(fn): co.lua's receive that waits */
 static int l_set_receiver(lua_State *L)
 {
-    mw_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (rt->receiver) luaL_unref(L, LUA_REGISTRYINDEX, rt->receiver);
-    lua_settop(L, 1);
-    rt->receiver = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
+    return set_fn_ref(L, &((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->receiver);
 }
 
 /* conn:ping([data]): a WebSocket ping; true, or nil and why */
