@@ -245,6 +245,7 @@ void mw_conn_free(mw_conn *c)
 {
     if (!c) return;
     shut_io(c);
+    go_home(c);   /* before the stages go: it may disable the TLS stage a redirect enabled */
     for (int i = 0; i < c->nstages; i++) {
         if (c->stages[i]->vt->free) c->stages[i]->vt->free(c->stages[i]);
         free(c->stages[i]);
@@ -255,7 +256,6 @@ void mw_conn_free(mw_conn *c)
     while (c->errs) { mw_err_ev *e = c->errs; c->errs = e->next; free(e); }
     mw_buf_free(&c->in);
     mw_buf_free(&c->out);
-    go_home(c);
     mw_url_free(&c->url);
     free(c->url_str);
     drop_next_url(c);
