@@ -161,6 +161,7 @@ static void ev_connect(void *ud)
 {
     l_conn *lc = ud;
     l_retry_opened(lc);
+    lc->rxq.paused = 0;   /* a new session reads (the connect cleared any pause) */
     if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
     int s = mw_conn_current_scheme(lc->c);
     /* a WebSocket is open once its handshake is done (ev_ws_connect) */
