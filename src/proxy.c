@@ -112,10 +112,11 @@ int mw_proxy_parse(const char *s, int default_kind, mw_proxy *p, char *err, size
 {
     memset(p, 0, sizeof *p);
     size_t n = strlen(s);
-    while (n && (s[n - 1] == '/')) n--;   /* "http://host:3128/" as curl takes it */
     const char *sep = strstr(s, "://");
+    size_t keep = sep ? (size_t)(sep - s) + 3 : 0;   /* a trailing "/" is stripped, never "://" */
+    while (n > keep && s[n - 1] == '/') n--;   /* "http://host:3128/" as curl takes it */
     int kind = default_kind;
-    if (sep && (size_t)(sep - s) < n) {
+    if (sep) {
         size_t sn = (size_t)(sep - s);
         if (sn == 4 && strncasecmp(s, "http", 4) == 0) kind = MW_PROXY_HTTP;
         else if (sn == 6 && strncasecmp(s, "socks5", 6) == 0) kind = MW_PROXY_SOCKS5;

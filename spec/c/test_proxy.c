@@ -41,6 +41,8 @@ static void test_parse(void)
         { "http://h h:1", "bad character in the proxy host" },
         { "http://u:%zz@h:1", "bad password in the proxy address" },
         { "http://%00@h:1", "bad user name in the proxy address" },
+        { "socks5h://", "no host in the proxy address" },           /* found by fuzz_proxy */
+        { "socks5h:///", "no host in the proxy address" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int r = mw_proxy_parse(bad[i][0], MW_PROXY_HTTP, &p, err, sizeof err);
