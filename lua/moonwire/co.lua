@@ -155,11 +155,9 @@ return function(core, M)
   local DEFAULT_MSGS, DEFAULT_BYTES = 1000, 8 * 1024 * 1024
 
   local function limits(conn, s)
-    local m, b = rawget(s, "m"), rawget(s, "b")
     local fm, fb = conn.maxRecvQueue, conn.maxRecvQueueBytes
     s.m = type(fm) == "number" and fm >= 1 and fm or DEFAULT_MSGS
     s.b = type(fb) == "number" and fb >= 1 and fb or DEFAULT_BYTES
-    return m, b
   end
 
   local hook, flush
