@@ -446,7 +446,7 @@ static void test_timer_keeps_rate(void)
     MW_CHECK(strstr(r.msg, "resolve nosuch.invalid: timed out") == r.msg);
     MW_CHECK(took >= 0.4);                       /* pending for a while ... */
     MW_CHECK(t.ticks >= (int)(took / 0.010 * 0.6));   /* ... and the timer kept its rate */
-    MW_CHECK(t.max_gap < 0.06);
+    MW_CHECK(t.max_gap < 0.2);                   /* a blocking lookup would stall 0.25 s per try */
     MW_CHECK(packets_waiting(sfd) >= 1);         /* the query went to the loopback server */
     printf("pending %.3f s: %d ticks of 10 ms, max gap %.1f ms; \"%s\"\n", took, t.ticks,
            t.max_gap * 1000, r.msg);
