@@ -1,6 +1,7 @@
 /* stdin: standard input as an event source (see stdin.h). */
 #include "stdin.h"
 #include "buf.h"
+#include "codec.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,8 @@ static void end(mw_stdin *s, const char *err)
     watch(s);
     if (s->line.len && !err) {
         /* a last line without its newline is still a line */
-        size_t n = s->line.len;
-        s->cb(s->ud, mw_buf_head(&s->line), n, NULL);
+        const char *p = mw_buf_head(&s->line);
+        s->cb(s->ud, p, mw_text_trim(p, s->line.len), NULL);
         if (s->closing) return;
         mw_buf_clear(&s->line);
     }
@@ -47,57 +48,45 @@ static void end(mw_stdin *s, const char *err)
     s->cb(s->ud, NULL, 0, NULL);
 }
 
-/* Deliver the whole lines of buf[0..n); keep the rest. 0, or -1 when the
- * callback closed or paused the source (the rest waits in s->line). */
-static int feed(mw_stdin *s, const char *p, size_t n)
+/* Deliver the whole lines s->line holds, as text:// splits them (codec.h),
+ * until the callback pauses or closes; the rest waits there. */
+static void deliver(mw_stdin *s)
 {
-    while (n) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->line.len + take > s->max_line) {
+    while (s->line.len && !s->paused && !s->closing) {
+        mw_decoded d;
+        const char *p = mw_buf_head(&s->line);
+        int r = mw_text_decode(p, s->line.len, s->max_line, &d);
+        if (r == MW_DEC_NEED) return;
+        if (r != MW_DEC_MESSAGE) {
             char e[96];
             snprintf(e, sizeof e, "stdin: a line longer than %zu bytes", s->max_line);
             mw_buf_clear(&s->line);
             end(s, e);
-            return -1;
+            return;
         }
-        if (!nl) return mw_buf_append(&s->line, p, n) ? -1 : 0;
-        const char *l = p;
-        size_t ln = take;
-        if (s->line.len) {
-            if (mw_buf_append(&s->line, p, take)) return -1;
-            l = mw_buf_head(&s->line);
-            ln = s->line.len;
-        }
-        if (ln && l[ln - 1] == '\r') ln--;
-        s->cb(s->ud, l, ln, NULL);
-        mw_buf_clear(&s->line);
-        if (s->closing) return -1;
-        p = nl + 1;
-        n -= take + 1;
-        if (s->paused && n) {
-            /* what is left waits for the resume */
-            if (mw_buf_append(&s->line, p, n)) return -1;
-            return -1;
-        }
+        s->cb(s->ud, p + d.off, d.len, NULL);
+        if (s->closing) return;
+        mw_buf_consume(&s->line, d.consumed);
     }
-    return 0;
 }
 
 static void read_some(mw_stdin *s)
 {
-    char buf[65536];
-    ssize_t r = read(s->fd, buf, sizeof buf);
-    if (r < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    enum { CHUNK = 65536 };
+    char *dst = mw_buf_reserve(&s->line, CHUNK);
+    ssize_t r = dst ? read(s->fd, dst, CHUNK) : -1;
+    if (r < 0 && dst && (errno == EINTR || errno == EAGAIN)) return;
     s->in_cb = 1;
     if (r < 0) {
         char e[128];
-        snprintf(e, sizeof e, "stdin: %s", strerror(errno));
+        snprintf(e, sizeof e, "stdin: %s", dst ? strerror(errno) : "out of memory");
+        mw_buf_clear(&s->line);
         end(s, e);
     } else if (r == 0) {
         end(s, NULL);
     } else {
-        feed(s, buf, (size_t)r);
+        mw_buf_commit(&s->line, (size_t)r);
+        deliver(s);
     }
     s->in_cb = 0;
     if (s->closing) { mw_stdin_close(s); return; }
@@ -141,12 +130,9 @@ void mw_stdin_pause(mw_stdin *s, int paused)
     watch(s);
     if (!paused && s->line.len && !s->in_cb) {
         /* whole lines kept back by the pause go first */
-        mw_buf rest = s->line;
-        mw_buf_init(&s->line);
         s->in_cb = 1;
-        feed(s, mw_buf_head(&rest), rest.len);
+        deliver(s);
         s->in_cb = 0;
-        mw_buf_free(&rest);
         if (s->closing) mw_stdin_close(s);
     }
 }
