@@ -1,0 +1,111 @@
+-- moonwire.console: the bot's end of the console (issue 16, part 3): `moonwire --console
+-- bot.lua` or mw.console() listens on a Unix socket (src/console.c: its directory 0700,
+-- the socket 0600, a peer of another uid, root aside, refused by SO_PEERCRED) for
+-- `moonwire attach`. Each attacher sends lines (frames, src/console_proto.h); a whole chunk
+-- (repl.lua's incomplete-chunk logic: "more" until it compiles) is evaluated in this Lua
+-- state from the loop, between callbacks, and what it prints goes back to that attacher.
+-- The line editing is the attacher's: the bot only ever reads whole frames, never waits.
+local core = require "moonwire.core"
+local repl = require "moonwire.repl"
+
+local M = {}
+local server, path
+local current      -- the attacher whose chunk runs now: print and io.write go to it
+local raw_print, raw_write
+
+local function route()
+  if raw_print then return end
+  raw_print, raw_write = print, io.write
+  _G.print = function(...)
+    if not current then return raw_print(...) end
+    local t = table.pack(...)
+    for i = 1, t.n do t[i] = tostring(t[i]) end
+    current:send("o", table.concat(t, "\t", 1, t.n) .. "\n")
+  end
+  io.write = function(...)
+    if not current then return raw_write(...) end
+    local t = table.pack(...)
+    for i = 1, t.n do
+      local v = t[i]
+      if type(v) ~= "string" and type(v) ~= "number" then
+        error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(v)), 2)
+      end
+      t[i] = tostring(v)
+    end
+    current:send("o", table.concat(t, "", 1, t.n))
+    return io.stdout
+  end
+end
+
+-- What a chunk sees: the bot's globals (assignments go there), and `mw` at hand
+-- without adding it to them.
+local env = setmetatable({}, {
+  __index = function(_, k)
+    local v = _G[k]
+    if v == nil and k == "mw" then return require "moonwire" end
+    return v
+  end,
+  __newindex = _G,
+})
+
+local function script_name()
+  local a = rawget(_G, "arg")
+  local s = type(a) == "table" and type(a[0]) == "string" and a[0] or "moonwire"
+  s = s:match("([^/]*)$"):gsub("%.lua$", ""):gsub("[^%w%._-]", "_")
+  return s ~= "" and s or "moonwire"
+end
+
+local function on_peer(peer)
+  local pending    -- the lines of this attacher's incomplete chunk
+  peer:send("h", core.pid() .. " " .. script_name())
+  peer:setHandler(function(p, kind, s)
+    if kind == nil then return end            -- detached: nothing of it stays
+    if kind == "i" then pending = nil return end   -- no chunk runs: drop a pending one
+    if kind ~= "e" then return end
+    local what, v = repl.step(pending, s, "=console", env)
+    if what == "more" then pending = v; p:send("m") return end
+    pending = nil
+    if what == "error" then p:send("x", v) return end
+    local prev = current
+    current = p
+    local res = table.pack(core.consoleEval(p, v))
+    current = prev
+    if res[1] then p:send("r", repl.format(table.unpack(res, 2, res.n)))
+    else
+      -- the traceback ends at the chunk: the console's own frames below it are noise
+      local msg = tostring(res[2]):gsub("\n%s*%[C%]: in function 'moonwire%.core%.consoleEval'.*$", "")
+      p:send("x", msg)
+    end
+  end)
+end
+
+local function on_refused(uid, pid)
+  io.stderr:write(("moonwire: console: refused a peer of uid %d (pid %d): not the bot's uid\n"):format(uid, pid))
+end
+
+-- Sockets of bots that are gone (killed: nothing removed them).
+local function sweep(dir)
+  for _, name in ipairs(core.consoleList(dir) or {}) do
+    local pid = tonumber(name:match("^(%d+)%-"))
+    if pid and not core.pidAlive(pid) then os.remove(dir .. "/" .. name) end
+  end
+end
+
+-- mw.console([path]): listen (once); the socket's path, or nil and why.
+function M.start(p)
+  if server then return path end
+  if p ~= nil and type(p) ~= "string" then error("mw.console: a socket path (string) expected", 3) end
+  if not p then
+    local dir, err = core.consoleDir(true)
+    if not dir then return nil, "mw.console: " .. err end
+    sweep(dir)
+    p = ("%s/%d-%s.sock"):format(dir, core.pid(), script_name())
+  end
+  local s, err = core.consoleListen(p, on_peer, on_refused)
+  if not s then return nil, "mw.console: " .. err end
+  server, path = s, p
+  route()
+  return p
+end
+
+return M
