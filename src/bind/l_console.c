@@ -227,7 +227,9 @@ static void eval_hook(lua_State *L, lua_Debug *ar)
     if (now - eval_polled < 0.02) return;
     eval_polled = now;
     if (mw_cpeer_poll_interrupt(eval_peer->p)) {
+        luaL_where(L, 0);   /* the line the runaway chunk was at */
         lua_pushliteral(L, "interrupted");
+        lua_concat(L, 2);
         lua_error(L);
     }
 }
