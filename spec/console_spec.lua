@@ -98,6 +98,8 @@ describe("moonwire --console and moonwire attach", function()
       "mw.connections()[1].conn:send('from the console')",
       "c.onMessage = function(_, m) print('SWAPPED ' .. m) end",
       "c:send('again')",
+      "print(string.rep('p', 3 * 1024 * 1024))",
+      "string.rep('r', 2 * 1024 * 1024)",
       "counter = 100",
     }, "\n") .. "\n")
     assert.equal(0, a.code, a:describe())
@@ -107,6 +109,9 @@ describe("moonwire --console and moonwire attach", function()
     assert.equal("82", a.lines[4])
     assert.equal("console:1: boom", a.lines[5])
     assert.truthy(a:stdout_text():find("1\t1\t" .. srv.url .. "/echo/one\tESTABLISHED\ttrue\ttrue", 1, true), a:describe())
+    -- past a frame's 1 MiB: output in pieces, an answer cut short with a note
+    assert.truthy(a:stdout_text():find("\n" .. string.rep("p", 3 * 1024 * 1024) .. "\n", 1, true))
+    assert.truthy(a:stdout_text():find("\n" .. string.rep("r", 1024 * 1024 - 80) .. "\n... (1048657 bytes cut: the console sends at most 1 MiB)", 1, true))
     -- the chunk's print went to the attacher, the bot's callbacks print on its own stdout
     b:wait_line("^[%u ]+ from the console$", 10)   -- echoed before or after the swap
     b:wait_line("^SWAPPED again$", 10)

@@ -13,6 +13,19 @@ local server, path
 local current      -- the attacher whose chunk runs now: print and io.write go to it
 local raw_print, raw_write
 
+-- A frame's payload is at most 1 MiB (console_proto.h): output goes in pieces, an
+-- answer (which must arrive, or the attacher waits for it) is cut short.
+local MAX = 1024 * 1024
+local function send(p, kind, s)
+  if #s <= MAX then return p:send(kind, s) end
+  if kind == "o" then
+    for i = 1, #s, MAX do p:send("o", s:sub(i, i + MAX - 1)) end
+    return
+  end
+  local note = ("\n... (%d bytes cut: the console sends at most 1 MiB)\n"):format(#s - MAX + 80)
+  return p:send(kind, s:sub(1, MAX - 80) .. note)
+end
+
 local function route()
   if raw_print then return end
   raw_print, raw_write = print, io.write
@@ -20,7 +33,7 @@ local function route()
     if not current then return raw_print(...) end
     local t = table.pack(...)
     for i = 1, t.n do t[i] = tostring(t[i]) end
-    current:send("o", table.concat(t, "\t", 1, t.n) .. "\n")
+    send(current, "o", table.concat(t, "\t", 1, t.n) .. "\n")
   end
   io.write = function(...)
     if not current then return raw_write(...) end
@@ -32,7 +45,7 @@ local function route()
       end
       t[i] = tostring(v)
     end
-    current:send("o", table.concat(t, "", 1, t.n))
+    send(current, "o", table.concat(t, "", 1, t.n))
     return io.stdout
   end
 end
@@ -65,16 +78,16 @@ local function on_peer(peer)
     local what, v = repl.step(pending, s, "=console", env)
     if what == "more" then pending = v; p:send("m") return end
     pending = nil
-    if what == "error" then p:send("x", v) return end
+    if what == "error" then send(p, "x", v) return end
     local prev = current
     current = p
     local res = table.pack(core.consoleEval(p, v))
     current = prev
-    if res[1] then p:send("r", repl.format(table.unpack(res, 2, res.n)))
+    if res[1] then send(p, "r", repl.format(table.unpack(res, 2, res.n)))
     else
       -- the traceback ends at the chunk: the console's own frames below it are noise
       local msg = tostring(res[2]):gsub("\n%s*%[C%]: in function 'moonwire%.core%.consoleEval'.*$", "")
-      p:send("x", msg)
+      send(p, "x", msg)
     end
   end)
 end
