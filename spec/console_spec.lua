@@ -275,7 +275,7 @@ describe("moonwire --console and moonwire attach", function()
     R.stop(b)
   end)
 
-  it("a reload from the console keeps the connection, no message lost or doubled", function()
+  it("a reload from the console, and SIGHUP with a console open, keep the connection: no message lost or doubled", function()
     local srv = R.ws_counter()
     local b = bot(([[
       io.stdout:setvbuf("line")
@@ -283,22 +283,28 @@ describe("moonwire --console and moonwire attach", function()
       local s = mw.state("s", { last = 0, loads = 0 })
       s.loads = s.loads + 1
       print("LOADED " .. s.loads)
-      local c = mw.AsyncTcpConnection.new("%s/count/500/1000")
+      local c = mw.AsyncTcpConnection.new("%s/count/500/3000")
       c.onMessage = function(_, m)
         local i = tonumber(m:match("^%%d+ (%%d+)$"))
         if i then
           if i ~= s.last + 1 then print("GAP " .. s.last .. " " .. i) end
           s.last = i
-          if i == 1000 then print("ALL") end
+          if i == 3000 then print("ALL") end
         end
       end
       c:connect()
     ]]):format(srv.url), "rl.lua")
     b:wait_line("^LOADED 1$", 10)
     srv:wait_line("^CONNECT 1 ", 10)
-    local a = attach_run({ b.pid }, "mw.reload()\n")
-    assert.equal(0, a.code, a:describe())
+    local a = attach({ b.pid })      -- stays attached through both reloads
+    a:send("mw.reload()\n")
     b:wait_line("^LOADED 2$", 10)
+    b:kill("sighup")
+    b:wait_line("^LOADED 3$", 10)
+    a:send("mw.state('s').loads\n")
+    a:wait_line("^3$", 10)
+    a:close_stdin()
+    assert.equal(0, a:wait(10), a:describe())
     b:wait_line("^ALL$", 20)
     assert.same({}, b:grep("^GAP"))
     assert.same({}, srv:grep("^CONNECT 2"))

@@ -101,7 +101,8 @@ return function(args)
       peer = nil
       if not done then
         if s then fail(path .. ": " .. s) else
-          if outstanding > 0 or not eof then io.stderr:write("moonwire attach: the bot closed the console\n") end
+          if outstanding > 0 then fail("the bot closed the console before answering " .. outstanding .. " line(s)")
+          elseif not eof then io.stderr:write("moonwire attach: the bot closed the console\n") end
         end
         finish()
       end
