@@ -205,6 +205,22 @@ describe("moonwire --console and moonwire attach", function()
     R.stop(b)
   end)
 
+  it("a peer that sends no frame is dropped; the bot and other attachers go on", function()
+    local b = bot("require('moonwire').Timer.add(0.05, function() end) v = 'still here'", "garbage.lua")
+    local raw = uv.new_pipe(false)
+    local got, ended = "", false
+    raw:connect(b.sock, function(err)
+      assert(not err, err)
+      raw:read_start(function(_, data) if data then got = got .. data else ended = true end end)
+      raw:write("Zhello")
+    end)
+    wait_for(function() return ended end, "the bot to drop the peer")
+    raw:close()
+    assert.equal("h", got:sub(1, 1))    -- it had its hello, then the end
+    assert.same({ "still here" }, attach_run({ b.pid }, "v\n").lines)
+    R.stop(b)
+  end)
+
   it("SIGINT at the attacher interrupts a runaway chunk in the bot, which goes on", function()
     local b = bot("require('moonwire').Timer.add(0.05, function() end) alive = 'yes'", "spin.lua")
     local a = attach({ b.pid })
