@@ -60,8 +60,11 @@ local function attach(args, input, opts)
   return p
 end
 
+-- input nil or "": stdin closed at once (nothing written: an attach that fails ends at
+-- once, and a write into its closed pipe would be SIGPIPE for busted)
 local function attach_run(args, input, opts)
-  local p = attach(args, input, opts)
+  local p = attach(args, input ~= "" and input or nil, opts)
+  p:close_stdin()
   local code = p:wait(20)
   assert(code ~= nil, "attach did not end: " .. p:describe())
   return p
@@ -160,7 +163,7 @@ describe("moonwire --console and moonwire attach", function()
     local one = bot("require('moonwire').Timer.add(0.05, function() end) who = 'one'", "one.lua")
     assert.same({ "one" }, attach_run({}, "who\n").lines)
     local two = bot("require('moonwire').Timer.add(0.05, function() end) who = 'two'", "two.lua")
-    local a = attach_run({}, "who\n")
+    local a = attach_run({})
     assert.equal(1, a.code)
     assert.same({}, a.lines)
     local err = a:stderr_text()
@@ -190,14 +193,14 @@ describe("moonwire --console and moonwire attach", function()
     local b = bot("require('moonwire').Timer.add(0.05, function() end)", "guarded.lua")
     -- nobody, but with CAP_DAC_OVERRIDE: it passes the 0700 directory and the 0600
     -- socket, so only the bot's SO_PEERCRED check stands in the way
-    local a = attach_run({ b.sock }, "1\n", { prefix = { "setpriv", "--reuid=nobody", "--regid=nogroup",
+    local a = attach_run({ b.sock }, nil, { prefix = { "setpriv", "--reuid=nobody", "--regid=nogroup",
       "--clear-groups", "--inh-caps=+dac_override", "--ambient-caps=+dac_override" } })
     assert.equal(1, a.code)
     assert.same({}, a.lines)
     assert.truthy(a:stderr_text():find(b.sock .. ": permission refused: uid 65534 is not the bot's uid 0", 1, true), a:describe())
     wait_for(function() return b:stderr_text():find("refused a peer of uid 65534", 1, true) end, "the bot's note")
     -- without the capability the file modes refuse it first
-    local plain = attach_run({ b.sock }, "1\n", { prefix = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups" } })
+    local plain = attach_run({ b.sock }, nil, { prefix = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups" } })
     assert.equal(1, plain.code)
     assert.truthy(plain:stderr_text():find("permission denied", 1, true), plain:describe())
     -- the bot's own uid still gets in
@@ -348,5 +351,21 @@ describe("moonwire --console and moonwire attach", function()
     assert.is_true(b:alive())
     assert.same({}, b:grep("hello world"))
     R.stop(b)
+  end)
+
+  it("with -i too: the bot's prompt keeps its print, the attacher's chunk prints to the attacher", function()
+    local path = H.write_script("bot_i = 'yes'", "both.lua")
+    local tty = TM.session(("XDG_RUNTIME_DIR=%s %s -i --console %s"):format(xdg, H.bin, path))
+    tty:wait("^>")
+    wait_for(function() return #socks() == 1 end, "the console socket")
+    local a = attach_run({}, "print('for the attacher')\nbot_i\n")
+    assert.same({ "for the attacher", "yes" }, a.lines)
+    tty:keys("print('at the prompt')", "Enter")
+    tty:wait("\nat the prompt\n")
+    assert.falsy(tty:pane():find("for the attacher", 1, true), tty:pane())
+    tty:keys("C-d")
+    tty:wait("EXIT=0")
+    tty:kill()
+    assert.same({}, socks())
   end)
 end)

@@ -65,7 +65,7 @@ return function(args)
   if not path then return end
 
   local tty = core.isatty(0) and core.isatty(1)
-  local outstanding, eof, done = 0, false, false
+  local outstanding, eof, done, greeted = 0, false, false, false
   local peer
 
   local function out(s)
@@ -86,7 +86,7 @@ return function(args)
   local function answered(prompt)
     outstanding = outstanding - 1
     if tty then core.ttySetPrompt(prompt) end
-    if eof and outstanding <= 0 then finish() end
+    if eof and greeted and outstanding <= 0 then finish() end
   end
 
   local function send(line)
@@ -107,8 +107,10 @@ return function(args)
         finish()
       end
     elseif kind == "h" then
+      greeted = true   -- accepted (a refusal comes instead of this): the end of input may detach now
       local pid, script = s:match("^(%d+) (.*)$")
       if tty then out(("attached to %s (pid %s); ^D detaches, ^C interrupts\n"):format(script or "?", pid or "?")) end
+      if eof and outstanding <= 0 then finish() end
     elseif kind == "n" then
       fail(path .. ": " .. s)
       done = true
@@ -135,6 +137,6 @@ return function(args)
   mw.stdin.onLine = send
   mw.stdin.onEnd = function()
     eof = true
-    if outstanding <= 0 then finish() end
+    if greeted and outstanding <= 0 then finish() end
   end
 end

@@ -11,7 +11,6 @@ local repl = require "moonwire.repl"
 local M = {}
 local server, path
 local current      -- the attacher whose chunk runs now: print and io.write go to it
-local raw_print, raw_write
 
 -- A frame's payload is at most 1 MiB (console_proto.h): output goes in pieces, an
 -- answer (which must arrive, or the attacher waits for it) is cut short.
@@ -26,28 +25,39 @@ local function send(p, kind, s)
   return p:send(kind, s:sub(1, MAX - 80) .. note)
 end
 
-local function route()
-  if raw_print then return end
-  raw_print, raw_write = print, io.write
-  _G.print = function(...)
-    if not current then return raw_print(...) end
-    local t = table.pack(...)
-    for i = 1, t.n do t[i] = tostring(t[i]) end
-    send(current, "o", table.concat(t, "\t", 1, t.n) .. "\n")
-  end
-  io.write = function(...)
-    if not current then return raw_write(...) end
-    local t = table.pack(...)
-    for i = 1, t.n do
-      local v = t[i]
-      if type(v) ~= "string" and type(v) ~= "number" then
-        error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(v)), 2)
-      end
-      t[i] = tostring(v)
+-- print and io.write while a chunk runs: to its attacher. They are put in place
+-- only for the chunk (nothing else runs meanwhile), so whatever print the bot has
+-- (its own, -i's above the prompt) stays its own the rest of the time.
+local function console_print(...)
+  local t = table.pack(...)
+  for i = 1, t.n do t[i] = tostring(t[i]) end
+  send(current, "o", table.concat(t, "\t", 1, t.n) .. "\n")
+end
+
+local function console_write(...)
+  local t = table.pack(...)
+  for i = 1, t.n do
+    local v = t[i]
+    if type(v) ~= "string" and type(v) ~= "number" then
+      error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(v)), 2)
     end
-    send(current, "o", table.concat(t, "", 1, t.n))
-    return io.stdout
+    t[i] = tostring(v)
   end
+  send(current, "o", table.concat(t, "", 1, t.n))
+  return io.stdout
+end
+
+-- fn(...) for attacher p, what it prints going to p: true, results... or false, message
+local function run_for(p, fn)
+  local prev, saved_print, saved_write = current, _G.print, io.write
+  current = p
+  _G.print, io.write = console_print, console_write
+  local res = table.pack(core.consoleEval(p, fn))
+  current = prev
+  -- a chunk that assigned print or io.write itself keeps its own
+  if _G.print == console_print then _G.print = saved_print end
+  if io.write == console_write then io.write = saved_write end
+  return res
 end
 
 -- What a chunk sees: the bot's globals (assignments go there), and `mw` at hand
@@ -79,10 +89,7 @@ local function on_peer(peer)
     if what == "more" then pending = v; p:send("m") return end
     pending = nil
     if what == "error" then send(p, "x", v) return end
-    local prev = current
-    current = p
-    local res = table.pack(core.consoleEval(p, v))
-    current = prev
+    local res = run_for(p, v)
     if res[1] then send(p, "r", repl.format(table.unpack(res, 2, res.n)))
     else
       -- the traceback ends at the chunk: the console's own frames below it are noise
@@ -117,7 +124,6 @@ function M.start(p)
   local s, err = core.consoleListen(p, on_peer, on_refused)
   if not s then return nil, "mw.console: " .. err end
   server, path = s, p
-  route()
   return p
 end
 
