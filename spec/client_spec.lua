@@ -30,6 +30,8 @@ describe("moonwire -c", function()
     p:wait_line("^! unknown command /nope", 10)
     p:close_stdin()
     assert.equal(0, p:wait(10))
+    -- stdout is a pipe: no colours
+    assert.falsy(p:stdout_text():find("\27[", 1, true), p:stdout_text())
     srv:wait_line("^MSG binary 2 ")
     srv:wait_line("^CLOSE 1000", 10)
   end)

@@ -282,4 +282,26 @@ describe("valgrind (issue 2 item 10)", function()
     assert_valgrind_clean({ stderr = p:stderr_text(), stdout = p:stdout_text(), code = code,
       signal = signal, timed_out = code == nil }, 0)
   end)
+
+  it("a console: attach evaluates, prints, fails, detaches, and a second one stops the bot", function()
+    local sock = H.tmpdir() .. "/vg-console.sock"
+    local p = H.start([==[
+      local mw = require "moonwire"
+      print("CONSOLE " .. assert(mw.console(arg[1])))
+      mw.Timer.add(0.05, function() end)
+    ]==], { sock }, { valgrind = true })
+    p:wait_line("^CONSOLE ", 120)
+    local a = H.spawn({ H.bin, "attach", sock }, { name = "moonwire attach" })
+    a:send("x = 20\nprint(x + 1)\nerror('no')\nfunction f()\nreturn x end\nf()\nstring.rep('y', 100000):len()\n")
+    a:close_stdin()
+    assert.equal(0, a:wait(60), a:describe())
+    assert.same({ "21", "console:1: no" }, { a.lines[1], a.lines[2] })
+    local b = H.spawn({ H.bin, "attach", sock }, { name = "moonwire attach" })
+    b:send("mw.Worker.stopAll()\n")
+    b:close_stdin()
+    b:wait(60)
+    local code, signal = p:wait(60)
+    assert_valgrind_clean({ stderr = p:stderr_text(), stdout = p:stdout_text(), code = code,
+      signal = signal, timed_out = code == nil }, 0)
+  end)
 end)

@@ -17,6 +17,10 @@ static const char usage[] =
     "  --check script.lua load and compile only; exit 0, or 1 with the error\n"
     "  -e 'code'          run a chunk (may be given more than once)\n"
     "  -i [script.lua]    a Lua prompt on the running loop (after the script, if any)\n"
+    "  --console script.lua  also listen for `moonwire attach` on a Unix socket\n"
+    "                     ($XDG_RUNTIME_DIR/moonwire/ or /tmp/moonwire-<uid>/, 0700)\n"
+    "  attach [PID|PATH]  a Lua prompt inside a running bot that has a console\n"
+    "                     (moonwire attach --help)\n"
     "  -c URL [options]   a client at the terminal, as wscat: lines read are sent,\n"
     "                     messages received are printed (moonwire -c --help)\n"
     "  --version          print the version and exit\n"
@@ -30,7 +34,16 @@ static const char *progname = "moonwire";
 int main(int argc, char **argv)
 {
     const char *chunks[64];
-    int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0, interactive = 0;
+    int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0, interactive = 0, console = 0;
+    if (argc > 1 && strcmp(argv[1], "attach") == 0) {
+        /* the rest is the attacher's: `arg` holds it, arg[0] "attach" */
+        mw_host *h = mw_host_new(argc, argv, 1, mw_preload_embedded);
+        if (!h) return 1;
+        int status = mw_host_do_string(h, "require('moonwire.attach')(arg)") != 0 ? 1 : 0;
+        if (status == 0) status = mw_rt_run_hosted(mw_host_lua(h));
+        mw_host_close(h);
+        return status;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
@@ -43,6 +56,8 @@ int main(int argc, char **argv)
             check = 1;
         } else if (strcmp(a, "-i") == 0 || strcmp(a, "--interactive") == 0) {
             interactive = 1;
+        } else if (strcmp(a, "--console") == 0) {
+            console = 1;
         } else if (strcmp(a, "--watch") == 0) {
             watch = 1;
         } else if (strcmp(a, "-e") == 0) {
@@ -70,6 +85,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (script_idx < 0 && nchunks == 0 && !interactive) { fputs(usage, stderr); return 2; }
+    if (console && check) { fprintf(stderr, "%s: --console and --check do not go together\n", progname); return 2; }
 
     mw_host *h = mw_host_new(argc, argv, script_idx, mw_preload_embedded);
     if (!h) return 1;
@@ -93,6 +109,9 @@ int main(int argc, char **argv)
         if (mw_host_do_file(h, script, argv + script_idx + 1, n) != 0) status = 1;
         else mw_rt_script_ran(mw_host_lua(h), script, argv + script_idx + 1, n, watch);
     }
+    if (status == 0 && console &&
+        mw_host_do_string(h, "local p, e = require('moonwire').console() if not p then error(e, 0) end") != 0)
+        status = 1;
     if (status == 0 && interactive && mw_host_do_string(h, "require('moonwire.repl')()") != 0) status = 1;
     if (status == 0) status = mw_rt_run_hosted(mw_host_lua(h)); /* a graceful end is exit 0 */
     mw_host_close(h);

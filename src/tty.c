@@ -92,11 +92,19 @@ void mw_tty_print(mw_tty *t, const char *s, size_t n)
 void mw_tty_set_prompt(mw_tty *t, const char *prompt)
 {
     if (!t) return;
+    if (strcmp(prompt, t->prompt) == 0) return;
     char *p = strdup(prompt);
     if (!p) return;
     free(t->prompt);
     t->prompt = p;
     rl_set_prompt(t->prompt);
+    /* from outside the line handler (an answer that came later: attach), the
+     * line on the screen is drawn again with it; from inside it, readline
+     * draws the prompt next */
+    if (!t->in_cb && !t->closing) {
+        fputs("\r\033[K", stdout);
+        rl_forced_update_display();
+    }
 }
 
 void mw_tty_clear_line(mw_tty *t)

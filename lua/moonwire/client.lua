@@ -24,6 +24,8 @@ prints each message received ("< text"; binary as hex). End of input closes (100
       --show-headers          print the server's 101 answer
       --compression on|off    permessage-deflate (default on)
       --proxy URL             connect through a proxy (http://, socks5://, socks5h://)
+      --no-color              no colours (else on a terminal: received lines green,
+                              errors red, notes dim; NO_COLOR in the environment too)
 Commands: /ping [data], /close [code [reason]], /binary HEX, /quit, /help.
 Exit status: 0 after a normal close, 1 after a connect, TLS or handshake failure, 2 for bad usage.
 ]==]
@@ -81,6 +83,7 @@ return function(args)
         if v ~= "on" and v ~= "off" then error({ usage = "--compression is on or off" }) end
         o.compression = v == "on"
       elseif a == "--proxy" then o.proxy = value(a)
+      elseif a == "--no-color" or a == "--no-colour" then o.no_color = true
       elseif a:sub(1, 1) == "-" and #a > 1 then error({ usage = "unknown option '" .. a .. "'" })
       elseif o.url then error({ usage = "one URL only (got '" .. o.url .. "' and '" .. a .. "')" })
       else o.url = a end
@@ -112,6 +115,17 @@ return function(args)
   local function out(line)
     if tty then core.ttyPrint(line .. "\n") else io.stdout:write(line, "\n") io.stdout:flush() end
   end
+  -- colours on a terminal only, and not with NO_COLOR (no-color.org: set and not empty),
+  -- TERM=dumb or --no-color: received lines green, errors red, notes dim
+  local plain = o.no_color or (os.getenv("NO_COLOR") or "") ~= "" or os.getenv("TERM") == "dumb"
+  local function painter(fd)
+    if plain or not core.isatty(fd) then return function(_, s) return s end end
+    return function(code, s) return "\27[" .. code .. "m" .. s .. "\27[0m" end
+  end
+  local paint, paint_err = painter(1), painter(2)
+  local function received(line) out(paint("32", line)) end
+  local function note(line) out(paint("2", line)) end
+  local function problem(line) out(paint("31", line)) end
 
 
   local pending = {}   -- lines read before the connection opened
@@ -127,12 +141,12 @@ return function(args)
         if code ~= "" then c:close(tonumber(code), reason) else c:close() end
       elseif cmd == "ping" then
         local sent, why = c:ping(rest)
-        if not sent then out("! " .. why) end
+        if not sent then problem("! " .. why) end
       elseif cmd == "binary" then
         local bytes = unhex(rest)
-        if bytes then c:sendBinary(bytes) else out("! /binary takes hex digits, e.g. /binary 01ff") end
-      elseif cmd == "help" then out(COMMANDS)
-      else out("! unknown command /" .. tostring(cmd) .. " (" .. COMMANDS .. ")") end
+        if bytes then c:sendBinary(bytes) else problem("! /binary takes hex digits, e.g. /binary 01ff") end
+      elseif cmd == "help" then note(COMMANDS)
+      else problem("! unknown command /" .. tostring(cmd) .. " (" .. COMMANDS .. ")") end
       return
     end
     if o.binary and ws then c:sendBinary(line) else c:send(line) end
@@ -155,25 +169,25 @@ return function(args)
 
   c.onConnect = function() if not ws then on_open() end end
   c.onWebSocketConnect = function(_, response)
-    if o.show_headers then out((response:gsub("\r\n$", ""):gsub("\r\n", "\n"))) end
+    if o.show_headers then note((response:gsub("\r\n$", ""):gsub("\r\n", "\n"))) end
     on_open()
   end
   c.onMessage = function(_, data, kind)
     if kind == "binary" then
-      out(o.quiet_binary and ("< [binary " .. #data .. " bytes]") or ("< " .. hex(data)))
+      received(o.quiet_binary and ("< [binary " .. #data .. " bytes]") or ("< " .. hex(data)))
     else
-      out("< " .. data)
+      received("< " .. data)
     end
   end
   if o.pingpong then
-    c.onWebSocketPing = function(_, p) out("< ping " .. p) end
-    c.onWebSocketPong = function(_, p) out("< pong " .. p) end
+    c.onWebSocketPing = function(_, p) note("< ping " .. p) end
+    c.onWebSocketPong = function(_, p) note("< pong " .. p) end
   end
   c.onWebSocketClose = function(_, code, reason)
-    if not closing then out(("closed by the server: %s %s"):format(code, reason)) end
+    if not closing then note(("closed by the server: %s %s"):format(code, reason)) end
   end
   c.onError = function(_, code, msg)
-    io.stderr:write("moonwire: ", msg, "\n")
+    io.stderr:write(paint_err("31", "moonwire: " .. msg), "\n")
     if not opened then failed = true core.setExitCode(1) end
   end
   c.onClose = function()

@@ -10,9 +10,13 @@ local M = {
   now = core.now,
   version = core.version,
   reload = core.reload,
+  connections = core.connections,
   -- Workerman's constants, same values (the first byte of a text / binary frame)
   Ws = core.Ws,
 }
+
+-- mw.console([path]): listen for `moonwire attach` (moonwire/console.lua)
+function M.console(path) return require("moonwire.console").start(path) end
 
 local Worker = require("moonwire.worker")(core)
 M.Worker = Worker

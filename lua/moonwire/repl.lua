@@ -7,7 +7,36 @@
 local mw = require "moonwire"
 local core = require "moonwire.core"
 
-return function()
+local M = {}
+
+-- A chunk compiled: an expression first (its values are printed), then a statement.
+function M.compile(src, name, env)
+  env = env or _G   -- (an explicit nil would be the chunk's _ENV)
+  local fn = load("return " .. src, name or "=stdin", "t", env)
+  if fn then return fn end
+  return load(src, name or "=stdin", "t", env)
+end
+
+-- The next line of a chunk, after the pending lines (nil: none): "run", fn, or
+-- "more", the pending source (an incomplete chunk), or "error", the message.
+function M.step(pending, line, name, env)
+  local src = pending and (pending .. "\n" .. line) or line
+  local fn, err = M.compile(src, name, env)
+  if fn then return "run", fn end
+  if err:find("<eof>$") then return "more", src end
+  return "error", err
+end
+
+-- Values as the prompt prints them: tab-separated, a newline; "" for none.
+function M.format(...)
+  local n = select("#", ...)
+  if n == 0 then return "" end
+  local t = table.pack(...)
+  for i = 1, n do t[i] = tostring(t[i]) end
+  return table.concat(t, "\t", 1, n) .. "\n"
+end
+
+local function start()
   local tty = core.isatty(0) and core.isatty(1)
   local pending = nil   -- the lines of an incomplete chunk
   if rawget(_G, "mw") == nil then rawset(_G, "mw", mw) end   -- at hand at the prompt
@@ -17,11 +46,7 @@ return function()
   end
 
   local function show(...)
-    local n = select("#", ...)
-    if n == 0 then return end
-    local t = table.pack(...)
-    for i = 1, n do t[i] = tostring(t[i]) end
-    write(table.concat(t, "\t", 1, n) .. "\n")
+    if select("#", ...) > 0 then write(M.format(...)) end
   end
 
   -- what the prompt's chunks and the callbacks print goes above the prompt
@@ -33,26 +58,16 @@ return function()
     end
   end
 
-  local function compile(src)
-    -- an expression first (its values are printed), then a statement
-    local fn = load("return " .. src, "=stdin", "t")
-    if fn then return fn end
-    local f, err = load(src, "=stdin", "t")
-    return f, err
-  end
-
   local function run_line(line)
-    local src = pending and (pending .. "\n" .. line) or line
-    local fn, err = compile(src)
-    if not fn then
-      if err:find("<eof>$") then   -- incomplete: go on at the next line
-        pending = src
-        if tty then core.ttySetPrompt(">> ") end
-        return
-      end
+    local what, fn = M.step(pending, line)
+    if what == "more" then   -- incomplete: go on at the next line
+      pending = fn
+      if tty then core.ttySetPrompt(">> ") end
+      return
+    elseif what == "error" then
       pending = nil
       if tty then core.ttySetPrompt("> ") end
-      write(err .. "\n")
+      write(fn .. "\n")
       return
     end
     pending = nil
@@ -86,3 +101,5 @@ return function()
   mw.stdin.onLine = run_line
   mw.stdin.onEnd = finish
 end
+
+return setmetatable(M, { __call = function(_, ...) return start(...) end })

@@ -24,6 +24,8 @@ function S:keys(...) return self:tmux("send-keys", "-t", self.name, ...) end
 -- text typed as it is (send-keys -l: "end" is not the End key)
 function S:type(text) return self:tmux("send-keys", "-t", self.name, "-l", text) end
 function S:pane() return self:tmux("capture-pane", "-p", "-t", self.name) end
+-- the screen with its colours and attributes as escape sequences (capture-pane -e)
+function S:pane_escaped() return self:tmux("capture-pane", "-p", "-e", "-t", self.name) end
 
 -- Waits until the screen matches pattern; raises with the screen after timeout.
 function S:wait(pattern, timeout)

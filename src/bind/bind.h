@@ -110,6 +110,7 @@ typedef struct mw_rt {
     int stdin_ref;             /* its Lua function (registry), 0 none */
     struct mw_tty *tty;        /* the -c / -i prompt on a terminal */
     int tty_ref;               /* its Lua function (registry), 0 none */
+    int sigint_ref;            /* core.onInterrupt's function (registry), 0 none */
     int tty_sigint;            /* SIGINT clears the prompt's line instead of stopping (-i) */
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
     /* Set by l_reload_register, which sits above connections and the runtime
@@ -226,6 +227,10 @@ void l_stdin_register(lua_State *L, mw_rt *rt);
 /* ^C at the -i prompt: the line is dropped, the prompt's function hears
  * false (its pending chunk goes too). */
 void l_tty_interrupt(mw_rt *rt);
+/* l_console.c: core.console*, core.connections, core.onInterrupt */
+void l_console_register(lua_State *L, mw_rt *rt);
+/* SIGINT while core.onInterrupt holds a function: call it */
+void l_console_sigint(mw_rt *rt);
 /* Stop reading stdin (the program stops); nothing when it was never read. */
 void l_stdin_close(mw_rt *rt);
 /* l_timer.c */

@@ -71,6 +71,7 @@ static void on_signal(mw_loop *l, int signum, void *ud)
     /* -i: ^C at the prompt (or after interrupting the chunk it ran) clears
      * the line; the program goes on */
     if (signum == SIGINT && rt->tty && rt->tty_sigint && !rt->stopping) { l_tty_interrupt(rt); return; }
+    if (signum == SIGINT && rt->sigint_ref && !rt->stopping) { l_console_sigint(rt); return; }
     if (rt->stopping) { mw_loop_stop(&rt->loop); return; } /* second signal: now */
     mw_rt_stop(rt);
 }
@@ -231,5 +232,6 @@ int luaopen_moonwire_core(lua_State *L)
     l_conn_register(L, rt);   /* sets AsyncTcpConnection and connMethods */
     l_timer_register(L, rt);  /* sets Timer */
     l_stdin_register(L, rt);  /* core.stdinOpen, stdinPause, stdinClose */
+    l_console_register(L, rt); /* core.console*, core.connections */
     return 1;
 }
