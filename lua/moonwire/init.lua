@@ -8,6 +8,7 @@ local M = {
   Timer = core.Timer,
   errors = core.errors,
   now = core.now,
+  workerId = core.workerId,
   version = core.version,
   reload = core.reload,
   -- Workerman's constants, same values (the first byte of a text / binary frame)
