@@ -186,6 +186,34 @@ describe("worker.count (issue 17 part 4)", function()
     assert.are.equal(1, #p:grep("^stop 1$"))
   end)
 
+  it("--watch: each worker watches the script and reloads on a save, keeping its connection", function()
+    local srv = ws_counter()
+    local URL = srv.url .. "/count/200/100000"
+    local path = H.write_script(counting_bot("v1", URL), "bot.lua")
+    local p = H.start(nil, {}, { path = path, options = { "--watch" } })
+    p.path = path
+    seen(p, "^v1 0 at %d+$")
+    seen(p, "^v1 1 at %d+$")
+    R.replace(p.path, counting_bot("v2", URL))
+    seen_err(p, "moonwire: reloaded [^\n]+\n", 2)
+    seen(p, "^v2 reloaded 0 0$")
+    seen(p, "^v2 reloaded 1 1$")
+    seen(p, "^v2 0 at %d+$")
+    seen(p, "^v2 1 at %d+$")
+    assert.are.same({}, p:grep("^GAP"))
+    assert.are.equal(2, #srv:grep("^CONNECT "), srv:describe())
+    R.stop(p)
+  end)
+
+  it("examples/workers.lua: two workers, each its own connection and id", function()
+    local srv = ws_counter()
+    local res = H.run(nil, { srv.url .. "/echo" }, { path = H.src .. "/examples/workers.lua" })
+    H.assert_exit(res, 0)
+    table.sort(res.lines)
+    assert.are.same({ "worker 0 got: hello from worker 0", "worker 0 stopped",
+      "worker 1 got: hello from worker 1", "worker 1 stopped" }, res.lines)
+  end)
+
   it("workers that all end by themselves end the program with 0, each id 0..N-1 once", function()
     local res = H.run([[
 local mw = require "moonwire"
