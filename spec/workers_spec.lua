@@ -149,6 +149,36 @@ describe("worker.count (issue 17 part 4)", function()
     assert.are.equal(1, p:wait(20), p:describe())
   end)
 
+  it("a worker restarted after a reload runs the reloaded script, not the one loaded at start", function()
+    local srv = ws_counter()
+    local URL = srv.url .. "/count/200/100000"
+    local p = start(PID .. counting_bot("v1", URL) .. [[
+print("pid " .. mw.workerId() .. " " .. pid())
+]])
+    seen(p, "^v1 0 at %d+$")
+    seen(p, "^v1 1 at %d+$")
+    R.replace(p.path, PID .. counting_bot("v2", URL) .. [[
+w.onWorkerStart = (function(start) return function(w) print("v2 start " .. w.id .. " " .. pid()); start(w) end end)(w.onWorkerStart)
+]])
+    p:kill("sighup")
+    seen(p, "^v2 reloaded 0 0$")
+    seen(p, "^v2 reloaded 1 1$")
+    -- the top level ran before the fork: its line names worker 0 with the parent's pid,
+    -- so worker 1's pid comes from its start under v2 (a reload runs onWorkerStart)
+    local pid1 = tonumber(p:grep("^v2 start 1 ")[1]:match("(%d+)$"))
+    uv.kill(pid1, "sigkill")
+    seen_err(p, "moonwire: worker 1 %(pid " .. pid1 .. "%) killed by signal 9; restarting in 0%.1s\n")
+    -- the new worker 1 starts from the parent's copy (v1), then reloads to v2
+    seen(p, "^v2 reloaded 1 1$", 2)
+    seen(p, "^v2 start 1 %d+$", 2)
+    seen(srv, "^CONNECT 3 /count/200/100000/w1$")
+    seen(p, "^v2 1 at %d+$")
+    assert.are.equal(1, #srv:grep("^CONNECT %d+ /count/200/100000/w0$"))
+    assert.are.same({}, p:grep("^GAP"))
+    p:kill("sigterm")
+    assert.are.equal(1, p:wait(20), p:describe())
+  end)
+
   it("SIGTERM stops every worker gracefully: onWorkerStop once each, close 1001, exit 0", function()
     local srv = ws_counter()
     local p = start(echo_bot(srv.url))

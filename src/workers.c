@@ -31,9 +31,13 @@ typedef struct {
     double started;     /* mw_monotonic */
     double backoff;     /* the next restart's delay */
     double restart_at;  /* > 0: a restart is due then */
+    int forks;          /* times this id was forked */
 } slot;
 
 static int g_pipe_wr = -1;
+static int g_restarts;
+
+int mw_workers_restarts(void) { return g_restarts; }
 
 int mw_workers_pipe(void) { return g_pipe_wr; }
 
@@ -71,11 +75,13 @@ static int spawn(slot *s, int i, mw_loop *loop)
         return -1;
     }
     if (pid == 0) {
+        g_restarts = s->forks;
         if (fds[0] >= 0) close(fds[0]);
         child_setup(i, loop, fds[1], parent);
         return 0;
     }
     if (fds[1] >= 0) close(fds[1]);
+    s->forks++;
     s->pid = pid;
     s->pipe_rd = fds[0];
     s->started = mw_monotonic();

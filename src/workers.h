@@ -18,6 +18,9 @@
  * SIGHUP as SIGHUP. Returns -2 with *status 1 when the first fork fails
  * (printed). */
 int mw_workers_run(int count, mw_loop *loop, int *status);
+/* In a worker: how many times its id was forked before this one (0: the
+ * first; more: a restart after a crash or a non-zero exit). */
+int mw_workers_restarts(void);
 /* In a worker: the write end of its pipe to the parent, else -1. Unused
  * today; metrics summed across workers will send a blob on it. */
 int mw_workers_pipe(void);

@@ -97,8 +97,16 @@ return function(core)
     -- These timers are the host's, not declarations of the script: a reload
     -- must neither match the script's one-shot timers to them nor run them.
     local was = core.setDeclaring(false)
+    -- A restarted worker (worker.count) was forked from the parent's copy of
+    -- the script, as loaded at start: once its workers have started, it
+    -- reloads, so that it runs the script as it is now, as its siblings do.
+    local left = #workers
+    local function started_one()
+      left = left - 1
+      if left == 0 and core.workerRestarted() and core.scriptPath() then core.reload() end
+    end
     for _, w in ipairs(workers) do
-      core.Timer.add(0, function() start(w) end, false)
+      core.Timer.add(0, function() start(w); started_one() end, false)
     end
     core.setDeclaring(was)
     if not core.hosted() then core.run() end

@@ -252,6 +252,10 @@ static int l_set_count_hook(lua_State *L)
 
 static int l_worker_id(lua_State *L) { lua_pushinteger(L, mw_rt_get(L)->worker_id); return 1; }
 
+/* core.workerRestarted(): this worker is a restart (its copy of the script is
+ * the parent's, as loaded at start: worker.lua reloads it at once) */
+static int l_worker_restarted(lua_State *L) { mw_rt_get(L); lua_pushboolean(L, mw_workers_restarts() > 0); return 1; }
+
 static int l_hosted(lua_State *L) { lua_pushboolean(L, mw_host_hosted(mw_rt_get(L)->host)); return 1; }
 
 int luaopen_moonwire_core(lua_State *L)
@@ -282,6 +286,7 @@ int luaopen_moonwire_core(lua_State *L)
         {"now", l_now}, {"run", l_run}, {"stop", l_stop},
         {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call}, {"report", l_report}, {"setExitCode", l_set_exit_code},
         {"setCountHook", l_set_count_hook}, {"workerId", l_worker_id},
+        {"workerRestarted", l_worker_restarted},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
