@@ -304,4 +304,14 @@ describe("valgrind (issue 2 item 10)", function()
     assert_valgrind_clean({ stderr = p:stderr_text(), stdout = p:stdout_text(), code = code,
       signal = signal, timed_out = code == nil }, 0)
   end)
+
+  it("issue 17: examples/workers.lua, two worker processes (valgrind follows the forks)", function()
+    local R = require "spec.support.reload"
+    local srv = R.ws_counter()
+    local res = vg(nil, { srv.url .. "/echo" }, { path = H.src .. "/examples/workers.lua" })
+    assert_valgrind_clean(res, 0)
+    table.sort(res.lines)
+    assert.same({ "worker 0 got: hello from worker 0", "worker 0 stopped",
+      "worker 1 got: hello from worker 1", "worker 1 stopped" }, res.lines)
+  end)
 end)

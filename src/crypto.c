@@ -29,6 +29,12 @@ int mw_random(void *out, size_t n)
     return 0;
 }
 
+void mw_random_after_fork(void)
+{
+    if (g_rng_ok) wc_FreeRng(&g_rng);
+    g_rng_ok = 0;
+}
+
 void mw_sha1(const void *p, size_t n, unsigned char out[20])
 {
     wc_Sha sha;

@@ -7,6 +7,10 @@
 /* Fill out[0..n) from the process-wide wolfCrypt RNG (lazily initialised,
  * kept for the process). Returns 0, or -1 if the RNG cannot be set up or fails. */
 int mw_random(void *out, size_t n);
+/* In a process just forked: forget the generator, so that the next
+ * mw_random seeds a new one from the OS (a copy of the parent's state would
+ * give every worker the same mask keys and handshake keys). */
+void mw_random_after_fork(void);
 
 /* SHA-1 of p[0..n) into out. */
 void mw_sha1(const void *p, size_t n, unsigned char out[20]);

@@ -27,7 +27,9 @@ static const char usage[] =
     "  --help             print this help and exit\n"
     "\n"
     "SIGINT/SIGTERM close every connection and exit 0 (a callback still running\n"
-    "0.5 s later is interrupted; a second signal exits at once); SIGHUP reloads.\n";
+    "0.5 s later is interrupted; a second signal exits at once); SIGHUP reloads.\n"
+    "With worker.count = N > 1 the script runs in N worker processes, which this\n"
+    "one supervises: it restarts a failed one and passes these signals on.\n";
 
 static const char *progname = "moonwire";
 

@@ -8,6 +8,7 @@ local M = {
   Timer = core.Timer,
   errors = core.errors,
   now = core.now,
+  workerId = core.workerId,
   version = core.version,
   reload = core.reload,
   connections = core.connections,

@@ -32,11 +32,39 @@ return function(core)
   end
 
   function Worker.new()
-    local w = setmetatable({ count = 1, id = 0 }, Worker)
+    local w = setmetatable({ count = 1, id = core.workerId() }, Worker)
     hooks[w] = {}
     local list = pending or workers
     list[#list + 1] = w
     return w
+  end
+
+  -- worker.count > 1: the C side forks that many processes once the script
+  -- has loaded (the largest count of any worker); process i runs the
+  -- onWorkerStart of each worker whose count is above i, with worker.id = i.
+  local function check_count(w)
+    local n = rawget(w, "count")
+    if math.type(n) ~= "integer" or n < 1 then
+      error(("worker.count must be a positive integer, got %s"):format(tostring(n)), 0)
+    end
+    return n
+  end
+  core.setCountHook(function()
+    local most = 1
+    for _, w in ipairs(workers) do
+      local n = check_count(w)
+      if n > most then most = n end
+    end
+    return most
+  end)
+
+  -- Is w one of this process's? Sets its id. The count is read at start
+  -- only: a reload that changes it changes no process (see README).
+  local function mine(w, set_id)
+    local id = core.workerId()
+    if id >= (math.type(rawget(w, "count")) == "integer" and w.count or 1) then return false end
+    if set_id then rawset(w, "id", id) end
+    return true
   end
 
   -- Each worker's callback through the door on its own: an error is printed
@@ -44,7 +72,7 @@ return function(core)
   local function each(list, name)
     for _, w in ipairs(list) do
       local fn = hooks[w][name]
-      if fn then core.call(name, fn, w) end
+      if fn and mine(w) then core.call(name, fn, w) end
     end
   end
 
@@ -53,7 +81,7 @@ return function(core)
   -- onWorkerStart declares connections and timers, as the top level does.
   local function start(w)
     local fn = hooks[w].onWorkerStart
-    if not fn then return end
+    if not fn or not mine(w, true) then return end
     local was = core.setDeclaring(true)
     core.call("onWorkerStart", fn, w)
     core.setDeclaring(was)
@@ -69,8 +97,16 @@ return function(core)
     -- These timers are the host's, not declarations of the script: a reload
     -- must neither match the script's one-shot timers to them nor run them.
     local was = core.setDeclaring(false)
+    -- A restarted worker (worker.count) was forked from the parent's copy of
+    -- the script, as loaded at start: once its workers have started, it
+    -- reloads, so that it runs the script as it is now, as its siblings do.
+    local left = #workers
+    local function started_one()
+      left = left - 1
+      if left == 0 and core.workerRestarted() and core.scriptPath() then core.reload() end
+    end
     for _, w in ipairs(workers) do
-      core.Timer.add(0, function() start(w) end, false)
+      core.Timer.add(0, function() start(w); started_one() end, false)
     end
     core.setDeclaring(was)
     if not core.hosted() then core.run() end
@@ -87,7 +123,7 @@ return function(core)
     start = function()
       for _, w in ipairs(pending) do
         local fn = hooks[w].onWorkerStart
-        if fn then fn(w) end
+        if fn and mine(w, true) then fn(w) end
       end
     end,
     commit = function() workers, pending = pending, nil end,

@@ -42,7 +42,13 @@ CASES = [
     ("zrecv_json", "recv", 200_000, 200, "json", False),
     ("zsend_json", "send", 200_000, 200, "json", False),
     ("zidle_10k", "zidle", 10_000, 0, "json", False),
+    # issue 17: worker.count; moonwire with one worker against "moonwire2", the same script
+    # with two worker processes, each run alternating, 64 connections sharing the messages
+    ("recv_16B_64c", "wrecv", 4_000_000, 16, "text", False),
+    ("send_16B_64c", "wsend", 2_000_000, 16, "text", False),
 ]
+# The worker cases: connections, and the workers of the client "moonwire2".
+WORKER_CONNS, WORKERS2 = 64, 2
 # The cases whose connections must agree permessage-deflate; every other case must not.
 PMD_CASES = {"zrecv_json", "zsend_json", "zidle_10k"}
 # Cases only moonwire runs, with their client script (in place of moonwire_<mode>.lua), and
@@ -50,12 +56,13 @@ PMD_CASES = {"zrecv_json", "zsend_json", "zidle_10k"}
 MOONWIRE_ONLY = {"corecv_16B": ("moonwire_corecv.lua", "recv_16B")}
 SMOKE_N = {"recv_16B": 2000, "corecv_16B": 2000, "recv_1KiB": 500, "recv_64KiB": 20, "recv_1MiB": 3, "send_16B": 2000,
            "send_64KiB": 20, "echo_32B": 200, "idle_10k": 50, "start": 3, "wss_recv_64KiB": 20,
-           "zrecv_json": 2000, "zsend_json": 2000, "zidle_10k": 50}
+           "zrecv_json": 2000, "zsend_json": 2000, "zidle_10k": 50,
+           "recv_16B_64c": 6400, "send_16B_64c": 6400}
 QUICK_DIV = 10
 # Peers too slow for the full count in reasonable time: they run 1/k of it (rates stay rates).
 SLOW = {("luahttp", "send_64KiB"): 10, ("python", "send_16B"): 2, ("luahttp", "send_16B"): 2}
 
-CLIENT_ORDER = ["moonwire", "node", "python", "luahttp", "raw"]
+CLIENT_ORDER = ["moonwire", "moonwire2", "node", "python", "luahttp", "raw"]
 
 
 def url_for(case, port, n, tls, tag=""):
@@ -88,6 +95,14 @@ class Env:
 def command(client, case, n, port, env, tag=""):
     """The argv for one client on one case, or None when it does not take part."""
     name, mode, _, size, kind, tls = case
+    if mode in ("wrecv", "wsend"):
+        if client not in ("moonwire", "moonwire2"):
+            return None
+        return [env.moonwire, os.path.join(CLIENTS_DIR, "moonwire_workers.lua"), mode[1:],
+                f"ws://127.0.0.1:{port}", str(n), str(WORKER_CONNS),
+                str(WORKERS2 if client == "moonwire2" else 1), str(size)]
+    if client == "moonwire2":
+        return None
     if tls and client not in ("moonwire", "node"):
         return None
     if name in MOONWIRE_ONLY and client != "moonwire":
@@ -149,6 +164,12 @@ def run_one(argv, env, timeout, cpus=None):
         err = errf.read().decode(errors="replace")
         ru = ruf.read().split()
     res, info = None, {}
+    parts = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in out.splitlines()
+             if line.startswith("PART ")]
+    if parts:   # one line per worker process: the sum, from the earliest start to the latest end
+        res = {"msgs": sum(int(p_["msgs"]) for p_ in parts), "bytes": sum(int(p_["bytes"]) for p_ in parts),
+               "secs": max(float(p_["t1"]) for p_ in parts) - min(float(p_["t0"]) for p_ in parts)}
+        info["workers"] = str(len(parts))
     for line in out.splitlines():
         if line.startswith("RESULT "):
             res = dict(kv.split("=", 1) for kv in line.split()[1:])
@@ -323,7 +344,7 @@ def main():
                     n = case[2]
                     if a.smoke:
                         n = SMOKE_N[name]
-                    elif a.quick and case[1] != "start":
+                    elif a.quick and case[1] not in ("start", "wrecv", "wsend"):
                         n = max(1, n // QUICK_DIV)
                     if not a.smoke:
                         n = max(1, n // SLOW.get((client, name), 1))
@@ -414,6 +435,9 @@ def main():
                 rn = ratio(name, "node")
                 rr = ratio(name, "raw") if case[1] in ("recv", "send", "echo") else None
                 extra = f"  {fmt(rn) + 'x' if rn else '-'} / {fmt(rr * 100) + '%' if rr else '-'}"
+            if client == "moonwire2":
+                r2 = ratio(name, "moonwire", client="moonwire2")
+                extra = f"  [{fmt(r2) + 'x' if r2 else 'n/a'} moonwire's 1 worker, {WORKERS2} workers]"
             if client == "moonwire" and name in MOONWIRE_ONLY:
                 base = MOONWIRE_ONLY[name][1]
                 rb = ratio(name, "moonwire", other_case=base)
@@ -466,6 +490,9 @@ def main():
         m, o = summary.get(name, {}).get("moonwire"), summary.get(name, {}).get(other)
         return m["median"] / o["median"] if m and o and o["median"] else None
 
+    for c in ("recv_16B_64c", "send_16B_64c"):
+        r = ratio(c, "moonwire", client="moonwire2")
+        tgt("17", f"{c}: 2 workers >= 1.7x 1 worker", r, (r or 0) >= 1.7)
     r = ratio("corecv_16B", "moonwire", other_case="recv_16B")
     tgt(15, "receive() 16 B >= 70% of onMessage's rate", r, (r or 0) >= 0.7)
     vs_node("13a", "compressed JSON receive >= 2x node", "zrecv_json", 2)
@@ -480,7 +507,7 @@ def main():
     tgt("13d", "compressed conn KiB < python's (ratio)", rp, rp is not None and rp < 1, judged=full)
     if not a.smoke:
         print()
-        print("targets (issue 7, issue 13, issue 15):")
+        print("targets (issue 7, issue 13, issue 15, issue 17):")
         for t in targets:
             v = t["value"]
             state = {True: "MET", False: "MISSED", None: "not judged"}[t["met"]]

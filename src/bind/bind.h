@@ -88,6 +88,7 @@ typedef struct mw_rt {
     mw_loop loop;
     int stopping;          /* stopAll or a signal: no new connects or reconnects */
     int exit_code;         /* core.setExitCode */
+    int worker_id;         /* this process's worker id: 0, or 0..count-1 with worker.count > 1 */
     int send_waiter;       /* registry ref of co.lua's wait for a drained send queue, 0 none */
     int receiver;          /* registry ref of co.lua's waiting receive, 0 none */
     /* strings the per-message paths push, by registry ref: lua_pushstring

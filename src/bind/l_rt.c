@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include "watch.h"
+#include "workers.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -111,11 +112,66 @@ void mw_rt_script_ran(lua_State *L, const char *script, char **args, int n, int 
     if (watch) mw_rt_watch(rt);
 }
 
+/* The number of worker processes the script asks for (the largest
+ * worker.count, from worker.lua's hook): 1 when none; -1 once an error
+ * (a bad count) was reported. */
+static int worker_count(mw_rt *rt)
+{
+    lua_State *L = rt->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonwire.counthook");
+    if (!lua_isfunction(L, -1)) { lua_pop(L, 1); return 1; }
+    if (mw_rt_call(rt, 0, 1, "worker.count") != 0) { lua_pop(L, 1); return -1; }
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return n < 1 ? 1 : n;
+}
+
+/* A connection the top level opened would be shared by every worker (one
+ * socket, several processes writing to it): refused, with a message. */
+static int shared_conns(mw_rt *rt, int n)
+{
+    for (l_conn *lc = rt->conns; lc; lc = lc->next) {
+        int st = lc->c ? mw_conn_status(lc->c) : MW_ST_CLOSED;
+        if (st == MW_ST_INITIAL || st == MW_ST_CLOSED) continue;
+        fprintf(stderr, "moonwire: worker.count = %d: the script's top level connected %s, which "
+                "%d processes would share; connect in onWorkerStart (each worker its own)\n",
+                n, mw_conn_url(lc->c), n);
+        return 1;
+    }
+    return 0;
+}
+
+/* worker.count > 1: fork the workers here, after the script has loaded and
+ * before the loop runs. The parent runs no Lua from now on: it supervises,
+ * and its own loop never runs (what the top level scheduled, onWorkerStart
+ * among it, runs in each worker). */
+static int fork_workers(mw_rt *rt, int n)
+{
+    if (shared_conns(rt, n)) return 1;
+    /* --watch: each worker watches (a watch of its own: one inotify
+     * descriptor read by several processes would lose events) */
+    int watching = rt->watch != NULL;
+    if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
+    int status = 0;
+    int id = mw_workers_run(n, &rt->loop, &status);
+    if (id < 0) return status;
+    rt->worker_id = id;
+    if (watching) mw_rt_watch(rt);
+    return -1;
+}
+
 int mw_rt_run_hosted(lua_State *L)
 {
     mw_rt *rt = rt_of(L);
-    if (rt) mw_rt_run(rt);
-    return rt ? rt->exit_code : 0;
+    if (!rt) return 0;
+    int n = rt->tty ? 1 : worker_count(rt); /* -c, -i: one process */
+    if (n < 0) return 1;
+    if (n > 1) {
+        int st = fork_workers(rt, n);
+        if (st >= 0) return st; /* the parent, done */
+    }
+    mw_rt_run(rt);
+    return rt->exit_code;
 }
 
 /* core.setExitCode(n): the program's exit status once the loop ends (the
@@ -187,6 +243,20 @@ static int l_report(lua_State *L)
     return 0;
 }
 
+static int l_set_count_hook(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moonwire.counthook");
+    return 0;
+}
+
+static int l_worker_id(lua_State *L) { lua_pushinteger(L, mw_rt_get(L)->worker_id); return 1; }
+
+/* core.workerRestarted(): this worker is a restart (its copy of the script is
+ * the parent's, as loaded at start: worker.lua reloads it at once) */
+static int l_worker_restarted(lua_State *L) { mw_rt_get(L); lua_pushboolean(L, mw_workers_restarts() > 0); return 1; }
+
 static int l_hosted(lua_State *L) { lua_pushboolean(L, mw_host_hosted(mw_rt_get(L)->host)); return 1; }
 
 int luaopen_moonwire_core(lua_State *L)
@@ -216,6 +286,8 @@ int luaopen_moonwire_core(lua_State *L)
     static const luaL_Reg fns[] = {
         {"now", l_now}, {"run", l_run}, {"stop", l_stop},
         {"setStopHook", l_set_stop_hook}, {"hosted", l_hosted}, {"call", l_call}, {"report", l_report}, {"setExitCode", l_set_exit_code},
+        {"setCountHook", l_set_count_hook}, {"workerId", l_worker_id},
+        {"workerRestarted", l_worker_restarted},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
