@@ -431,12 +431,7 @@ static void stack_ready(mw_conn *c)
 {
     unsigned gen = c->gen;
     c->status = MW_ST_ESTABLISHED;
-    if (!c->paused) {
-        ev_io_start(c->loop->ev, &c->rio);
-        /* bytes a stage read ahead during its handshake will not wake the
-         * socket watcher */
-        if (conn_pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
-    }
+    if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
     if (c->ev->on_connect) {
         c->ev->on_connect(c->ud);
         if (c->gen != gen || c->status != MW_ST_ESTABLISHED) return;

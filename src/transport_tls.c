@@ -43,11 +43,6 @@ typedef struct tls_conn {
     int io_eof;            /* recv saw the peer's FIN */
     int io_errno;          /* the last socket error, 0 none */
     int peer_gone;         /* a send after the handshake found the peer gone */
-    /* Ciphertext read ahead: wolfSSL asks for a record's 5-byte header, then
-     * its body (two reads a record); io_recv reads up to TLS_READ_AHEAD at a
-     * time and serves those asks from here. Held only while not empty. */
-    char *rb;
-    size_t rb_off, rb_len;
     char vmsg[800];        /* the first verification failure, in words */
 
     /* survives reconnects; freed with the connection */
@@ -345,41 +340,11 @@ static void describe_error(tls_conn *st, int e, char *buf, size_t cap)
  * (EOF, reset) for the messages, and keep a send to a vanished peer from
  * putting wolfSSL in an error state in which it would no longer read the
  * alert that explains it. */
-#define TLS_READ_AHEAD 65536
-
-static void rb_drop(tls_conn *st)
-{
-    free(st->rb);
-    st->rb = NULL;
-    st->rb_off = st->rb_len = 0;
-}
-
-/* Copy what is read ahead into buf: bytes given (> 0), or 0 when none is. */
-static int rb_take(tls_conn *st, char *buf, int sz)
-{
-    if (!st->rb_len) return 0;
-    size_t k = st->rb_len < (size_t)sz ? st->rb_len : (size_t)sz;
-    memcpy(buf, st->rb + st->rb_off, k);
-    st->rb_off += k;
-    st->rb_len -= k;
-    if (!st->rb_len) rb_drop(st);   /* idle connections hold none */
-    return (int)k;
-}
-
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     tls_conn *st = ctx;
-    int k = rb_take(st, buf, sz);
-    if (k) return k;
-    long n;
-    if (sz >= TLS_READ_AHEAD || !(st->rb = malloc(TLS_READ_AHEAD))) {
-        n = mw_stage_read(st->s, buf, (size_t)sz);   /* (no memory: unbuffered, still right) */
-    } else {
-        n = mw_stage_read(st->s, st->rb, TLS_READ_AHEAD);
-        if (n > 0) { st->rb_len = (size_t)n; return rb_take(st, buf, sz); }
-        rb_drop(st);
-    }
+    long n = mw_stage_read(st->s, buf, (size_t)sz);
     if (n > 0) return (int)n;
     if (n == 0) { st->io_eof = 1; return WOLFSSL_CBIO_ERR_CONN_CLOSE; }
     if (n == MW_IO_AGAIN) return WOLFSSL_CBIO_ERR_WANT_READ;
@@ -608,7 +573,7 @@ static long tls_input(mw_stage *s, char *p, size_t cap)
 static int tls_pending(mw_stage *s)
 {
     tls_conn *st = s->state;
-    return st && st->ssl && (st->rd_term || st->rb_len || wolfSSL_pending(st->ssl) > 0);
+    return st && st->ssl && (st->rd_term || wolfSSL_pending(st->ssl) > 0);
 }
 
 /* A send found the peer gone: before it closed it may have said why (TLS 1.3
@@ -681,7 +646,6 @@ static void tls_stop(mw_stage *s)
         }
         wolfSSL_free(st->ssl);
         st->ssl = NULL;
-        rb_drop(st);   /* a new session reads from the new socket only */
         mw_tls_ctx_release(st->tc); /* the last user of a replaced context frees it */
         st->tc = NULL;
     }
