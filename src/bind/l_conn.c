@@ -230,8 +230,8 @@ static size_t ev_messages(void *ud, const mw_msg *v, size_t n)
     l_batch b = { lc, v, n, 0, mw_conn_session(lc->c), 0 };
     while (b.i < n) {
         if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
-            /* no callback (now): this one as ev_message would take it */
-            ev_message(ud, v[b.i].p, v[b.i].n, v[b.i].kind);
+            /* no callback (now): as ev_message does, without its second lookup */
+            if (lc->rxq.on) rxq_push(lc, v[b.i].p, v[b.i].n, v[b.i].kind);
             b.i++;
             if (mw_conn_delivery_stopped(lc->c, b.session)) break;
             continue;
