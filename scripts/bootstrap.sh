@@ -15,6 +15,7 @@ PACKAGES=(
   clang libclang-rt-14-dev                              # libFuzzer targets (scripts/fuzz.sh)
   nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates
   lua-http lua5.2 libssl-dev                            # bench peers: lua-http (Lua 5.2), the TLS bench server
+  libwslay-dev golang-go golang-github-gorilla-websocket-dev  # bench peers (issue 17): wslay (C), gorilla (Go, built offline)
   tinyproxy microsocks                                  # proxy specs: HTTP CONNECT and SOCKS5 peers
   tmux                                                  # terminal specs (mw.stdin under a real tty)
   lua-dkjson lua-lpeg                                   # JSON for bots (README "JSON"): integers stay integers; lpeg: 2-3x faster decode

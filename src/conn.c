@@ -648,6 +648,17 @@ int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
     return mw_conn_interrupted(c, gen);
 }
 
+unsigned mw_conn_session(const mw_conn *c) { return c->gen; }
+int mw_conn_delivery_stopped(const mw_conn *c, unsigned session) { return mw_conn_interrupted(c, session); }
+
+size_t mw_conn_emit_messages(mw_conn *c, const mw_msg *v, size_t n)
+{
+    if (c->ev->on_messages) return c->ev->on_messages(c->ud, v, n);
+    for (size_t i = 0; i < n; i++)
+        if (mw_conn_emit_message(c, v[i].p, v[i].n, v[i].kind)) return i + 1;
+    return n;
+}
+
 void mw_conn_pause(mw_conn *c)
 {
     c->paused = 1;

@@ -25,12 +25,25 @@ enum mw_kind { MW_KIND_NONE = 0, MW_KIND_TEXT = 1, MW_KIND_BINARY = 2, MW_KIND_R
 #define MW_CLOSE_NORMAL 1000
 #define MW_CLOSE_GOING_AWAY 1001
 
+/* One received message: a slice valid during the event that gives it. */
+typedef struct mw_msg {
+    const char *p;
+    size_t n;
+    int kind;
+} mw_msg;
+
 /* Events towards the owner (the Lua binding), each given the owner's data
  * (ud of mw_conn_new). Each may run arbitrary user code that closes,
  * destroys, reconnects or sends on the connection. */
 typedef struct mw_conn_events {
     void (*on_connect)(void *ud);
     void (*on_message)(void *ud, const char *p, size_t n, int kind);
+    /* Optional: the messages v[0..n) of one read, in order, as n on_message
+     * would give them; it stops after the message whose callback interrupted
+     * the connection (mw_conn_interrupted) and returns how many it took
+     * (that one included); the rest come again later, or never when the
+     * session ended. */
+    size_t (*on_messages)(void *ud, const mw_msg *v, size_t n);
     void (*on_error)(void *ud, int code, const char *msg);
     void (*on_close)(void *ud);
     void (*on_buffer_full)(void *ud);
@@ -75,6 +88,11 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind);
 void mw_conn_close(mw_conn *c, int code, const char *reason, size_t n);
 /* Immediate close; on_close follows from the loop. Idempotent. */
 void mw_conn_destroy(mw_conn *c);
+/* The current session's number (it changes at each teardown), and whether
+ * delivery must stop now for the session numbered `session`: it ended, or
+ * input was paused or closed (what on_messages asks after each message). */
+unsigned mw_conn_session(const mw_conn *c);
+int mw_conn_delivery_stopped(const mw_conn *c, unsigned session);
 /* Close now if open, connect again after delay seconds. */
 void mw_conn_reconnect(mw_conn *c, double delay);
 void mw_conn_cancel_reconnect(mw_conn *c);

@@ -212,6 +212,9 @@ void mw_conn_error(mw_conn *c, int code, const char *fmt, ...) __attribute__((fo
 int mw_conn_interrupted(const mw_conn *c, unsigned gen);
 /* Deliver one message. Returns mw_conn_interrupted after it. */
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind);
+/* Deliver the messages v[0..n) of one read. Returns how many were taken: n,
+ * or fewer when one interrupted the connection (that one counted). */
+size_t mw_conn_emit_messages(mw_conn *c, const mw_msg *v, size_t n);
 /* Ensure queued output is flushed before the loop polls. */
 void mw_conn_want_flush(mw_conn *c);
 /* Close the socket now without an error (graceful end reached). */

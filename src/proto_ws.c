@@ -560,14 +560,59 @@ static void follow(mw_conn *c, ws_state *st)
     mw_buf_free(&carry);
 }
 
+/* Most messages of one read, delivered together (one protected call into
+ * Lua for all of them): bounds the slices held on the stack. */
+#define WS_BATCH 64
+
+/* Deliver the whole simple messages at the head of c->in together, batch
+ * after batch (ws_client_take: the engine is not fed them, so those a
+ * callback's interruption leaves undelivered simply stay in c->in). Returns
+ * the bytes of c->in they took, or -1 when delivery must stop (interrupted:
+ * what is left is consumed up to the last message taken). */
+static long take_batches(mw_conn *c, ws_state *st, unsigned gen)
+{
+    const char *data = mw_buf_head(&c->in);
+    size_t len = c->in.len, off = 0;
+    mw_msg v[WS_BATCH];
+    size_t end[WS_BATCH];
+    for (;;) {
+        size_t k = 0, base = off;
+        while (k < WS_BATCH && off < len) {
+            int text;
+            long fl = ws_client_take(&st->ws, data + off, len - off, &v[k].p, &v[k].n, &text);
+            if (fl <= 0) break;
+            v[k].kind = text ? MW_KIND_TEXT : MW_KIND_BINARY;
+            off += (size_t)fl;
+            end[k++] = off;
+        }
+        if (k == 0) return (long)off;
+        if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return -1;
+        size_t got = mw_conn_emit_messages(c, v, k);
+        if (got < k || mw_conn_interrupted(c, gen)) {
+            if (c->gen == gen && !st->dead) mw_buf_consume(&c->in, got ? end[got - 1] : base);
+            return -1;
+        }
+        if (k < WS_BATCH) return (long)off;
+    }
+}
+
 static void ws_input(mw_conn *c)
 {
     ws_state *st = c->proto_state;
     if (!st || !st->started) return;
     unsigned gen = c->gen;
     st->feeding = 1;
-    long n = ws_client_feed(&st->ws, mw_buf_head(&c->in), c->in.len, &c->out);
+    long took = take_batches(c, st, gen);
+    long n = 0;
+    if (took >= 0 && !st->dead && c->gen == gen) {
+        mw_buf_consume(&c->in, (size_t)took);
+        n = ws_client_feed(&st->ws, mw_buf_head(&c->in), c->in.len, &c->out);
+    }
     st->feeding = 0;
+    if (took < 0 && !st->dead) {
+        if (c->gen == gen) mw_conn_want_flush(c);
+        return;
+    }
     if (st->dead) {
         /* Torn down by a callback: whatever the engine appended since is for
          * a session that is gone. A new session (a connect() in the callback)

@@ -62,7 +62,16 @@ QUICK_DIV = 10
 # Peers too slow for the full count in reasonable time: they run 1/k of it (rates stay rates).
 SLOW = {("luahttp", "send_64KiB"): 10, ("python", "send_16B"): 2, ("luahttp", "send_16B"): 2}
 
-CLIENT_ORDER = ["moonwire", "moonwire2", "node", "python", "luahttp", "raw"]
+CLIENT_ORDER = ["moonwire", "moonwire2", "node", "python", "luahttp", "wslay", "gorilla", "raw", "wolfcrypt"]
+# issue 17: the fastest receivers we know, C (wslay, no Lua) and Go (gorilla/websocket);
+# they take part in the plain receive cases only (clients/wslay_recv.c, clients/gorilla/).
+RECV_PEERS = ("wslay", "gorilla")
+# issue 17.3: "wolfcrypt" is scripts/bench/wolfaead.c, wolfCrypt alone opening the wss case's
+# bytes in 16 KiB records with the AEAD moonwire negotiated (its ceiling in that case).
+WOLF_CIPHERS = {"TLS_AES_128_GCM_SHA256": "aes128gcm", "TLS_AES_256_GCM_SHA384": "aes256gcm",
+                "TLS_CHACHA20_POLY1305_SHA256": "chacha20poly1305",
+                "TLS13-AES128-GCM-SHA256": "aes128gcm", "TLS13-AES256-GCM-SHA384": "aes256gcm",
+                "TLS13-CHACHA20-POLY1305-SHA256": "chacha20poly1305"}
 
 
 def url_for(case, port, n, tls, tag=""):
@@ -90,11 +99,19 @@ class Env:
         self.luahttp_lua = a.luahttp_lua
         self.cafile = a.cafile
         self.json = a.json_msgs
+        self.wslay = a.wslay
+        self.gorilla = a.gorilla
+        self.wolfaead = a.wolfaead
+        self.wss_cipher = "TLS_CHACHA20_POLY1305_SHA256"   # updated from moonwire's INFO
 
 
 def command(client, case, n, port, env, tag=""):
     """The argv for one client on one case, or None when it does not take part."""
     name, mode, _, size, kind, tls = case
+    if client == "wolfcrypt":
+        if not tls or not env.wolfaead:
+            return None
+        return [env.wolfaead, WOLF_CIPHERS.get(env.wss_cipher, "aes128gcm"), str(n), str(size)]
     if mode in ("wrecv", "wsend"):
         if client not in ("moonwire", "moonwire2"):
             return None
@@ -107,6 +124,11 @@ def command(client, case, n, port, env, tag=""):
         return None
     if name in MOONWIRE_ONLY and client != "moonwire":
         return None
+    if client in RECV_PEERS:
+        binary = getattr(env, client)
+        if mode != "recv" or tls or name in PMD_CASES or not binary:
+            return None
+        return [binary, "recv", url_for(case, port, n, tls, tag), str(n), str(size), kind]
     if name in PMD_CASES and client not in ("moonwire", "node", "python"):
         return None   # lua-http has no permessage-deflate, the raw client only moves bytes
     if mode == "start":
@@ -276,6 +298,9 @@ def main():
     ap.add_argument("--server", required=True)
     ap.add_argument("--server-tls", default="")
     ap.add_argument("--rawclient", required=True)
+    ap.add_argument("--wslay", default="", help="the wslay receive peer (none: not run)")
+    ap.add_argument("--wolfaead", default="", help="scripts/bench/wolfaead.c built (none: not run)")
+    ap.add_argument("--gorilla", default="", help="the gorilla/websocket receive peer (none: not run)")
     ap.add_argument("--node-path", required=True)
     ap.add_argument("--luahttp-lua", default="lua5.2")
     ap.add_argument("--cert", default="")
@@ -361,7 +386,7 @@ def main():
                     if res is not None:
                         bad = check_counts(case, res, n)
                         # (the raw client makes its own URL, with no tag: it never offers)
-                        if not bad and case[1] in ("recv", "send") and client != "raw":
+                        if not bad and case[1] in ("recv", "send") and client not in ("raw", "wolfcrypt"):
                             w, bad = wire_check(case, read_stats(stats_path, tag))
                             if w:
                                 res["wire"], res["zshare"], res["offer"], res["answer"] = w
@@ -370,6 +395,8 @@ def main():
                     if res is None:
                         errors[(name, client)] = err
                         continue
+                    if client == "moonwire" and res["info"].get("cipher") in WOLF_CIPHERS:
+                        env.wss_cipher = res["info"]["cipher"]
                     v, unit, hib = figure(case, res, n)
                     res.update(value=v, unit=unit, higher_better=hib, n=n)
                     results[name][client].append(res)
@@ -435,6 +462,10 @@ def main():
                 rn = ratio(name, "node")
                 rr = ratio(name, "raw") if case[1] in ("recv", "send", "echo") else None
                 extra = f"  {fmt(rn) + 'x' if rn else '-'} / {fmt(rr * 100) + '%' if rr else '-'}"
+                for peer in RECV_PEERS:
+                    rp = ratio(name, peer)
+                    if rp:
+                        extra += f"  [{fmt(rp)}x {peer}]"
             if client == "moonwire2":
                 r2 = ratio(name, "moonwire", client="moonwire2")
                 extra = f"  [{fmt(r2) + 'x' if r2 else 'n/a'} moonwire's 1 worker, {WORKERS2} workers]"
@@ -493,6 +524,16 @@ def main():
     for c in ("recv_16B_64c", "send_16B_64c"):
         r = ratio(c, "moonwire", client="moonwire2")
         tgt("17", f"{c}: 2 workers >= 1.7x 1 worker", r, (r or 0) >= 1.7)
+    for c in ("recv_16B", "recv_1KiB"):
+        # issue 17: at least the faster of wslay and gorilla, with a Lua callback per message
+        best = max((summary.get(c, {}).get(p_, {}).get("median") or 0) for p_ in RECV_PEERS)
+        m_ = summary.get(c, {}).get("moonwire")
+        r = m_["median"] / best if m_ and best else None
+        tgt("17.1", f"{c} >= the faster of wslay, gorilla", r, (r or 0) >= 1)
+    r = ratio("wss_recv_64KiB", "wolfcrypt")
+    tgt("17.3", "wss receive >= 90% of wolfCrypt's AEAD alone", r, (r or 0) >= 0.9)
+    r = ratio("echo_32B", "raw")
+    tgt("17.2", "echo >= 95% of the raw client's round trips", r, (r or 0) >= 0.95)
     r = ratio("corecv_16B", "moonwire", other_case="recv_16B")
     tgt(15, "receive() 16 B >= 70% of onMessage's rate", r, (r or 0) >= 0.7)
     vs_node("13a", "compressed JSON receive >= 2x node", "zrecv_json", 2)

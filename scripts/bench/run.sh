@@ -23,7 +23,9 @@ say() { echo "bench: $*" >&2; }
 # ---- peers (Debian) ----
 # lua-http is packaged for Lua 5.1-5.3, its dependencies basexx and fifo for 5.1-5.2 only:
 # it runs under lua5.2 (LUAHTTP_LUA overrides). libssl-dev: the TLS bench server (OpenSSL).
-PACKAGES=(nodejs node-ws python3 python3-websockets lua-http lua5.2 libssl-dev openssl zlib1g-dev)
+# libwslay-dev, golang-go, golang-github-gorilla-websocket-dev: the C and Go receive peers (issue 17).
+PACKAGES=(nodejs node-ws python3 python3-websockets lua-http lua5.2 libssl-dev openssl zlib1g-dev
+  libwslay-dev golang-go golang-github-gorilla-websocket-dev libwolfssl-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -59,6 +61,27 @@ build() { # out src [flags...] (server.c includes server_pmd.c: either being new
 }
 build "$OUT/server" "$BENCH/server.c" -lcrypto -lz
 build "$OUT/rawclient" "$BENCH/rawclient.c"
+# issue 17's receive peers: wslay (C) and gorilla/websocket (Go, built offline from Debian's
+# /usr/share/gocode: no module download); a peer that cannot be built is left out, and says so.
+WSLAY=
+if [ -f /usr/include/wslay/wslay.h ] && build "$OUT/wslay_recv" "$BENCH/clients/wslay_recv.c" -lwslay; then
+  WSLAY=$OUT/wslay_recv
+else
+  say "no libwslay-dev: the wslay peer is left out"
+fi
+GORILLA=
+if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/gorilla/websocket ]; then
+  if [ ! -x "$OUT/gorilla" ] || [ "$BENCH/clients/gorilla/main.go" -nt "$OUT/gorilla" ]; then
+    (cd "$BENCH/clients/gorilla" && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
+      GOCACHE="$OUT/gocache" go build -o "$OUT/gorilla" .) || say "gorilla peer did not build"
+  fi
+  [ -x "$OUT/gorilla" ] && GORILLA=$OUT/gorilla
+else
+  say "no golang-go or gorilla/websocket: the gorilla peer is left out"
+fi
+# issue 17.3: what wolfCrypt alone decrypts per second with the wss case's AEAD
+WOLFBENCH=
+if build "$OUT/wolfaead" "$BENCH/wolfaead.c" -lwolfssl; then WOLFBENCH=$OUT/wolfaead; fi
 SERVER_TLS=
 if [ -f /usr/include/openssl/ssl.h ] && build "$OUT/server_tls" "$BENCH/server.c" -DBENCH_TLS -lssl -lcrypto -lz; then
   SERVER_TLS=$OUT/server_tls
@@ -93,7 +116,7 @@ JSON=$OUT/results.json
 [ "$SMOKE" = 1 ] && JSON=$OUT/results-smoke.json
 rc=0
 /usr/bin/python3 "$BENCH/bench.py" --moonwire "$MW" --server "$OUT/server" --server-tls "$SERVER_TLS" \
-  --rawclient "$OUT/rawclient" --node-path "$NODE_PATH" --luahttp-lua "$LUAHTTP_LUA" \
+  --rawclient "$OUT/rawclient" --wslay "$WSLAY" --gorilla "$GORILLA" --wolfaead "$WOLFBENCH" --node-path "$NODE_PATH" --luahttp-lua "$LUAHTTP_LUA" \
   --cert "$CERTS/server.pem" --key "$CERTS/server.key" --cafile "$CERTS/ca.pem" \
   --json "$JSON" --note "$NOTE" "$@" || rc=$?
 # issue 14: many connections from three source addresses (bindto)

@@ -923,6 +923,36 @@ static void test_max_message(void)
     t_free(&t);
 }
 
+/* ws_client_take: whole simple messages only, and no state changed. */
+static void test_take(void)
+{
+    tctx t;
+    const char *p;
+    size_t n;
+    int text;
+    t_init(&t, 100, NULL);
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x02hi"), &p, &n, &text), 0);   /* not open yet */
+    open_ok(&t);
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x02hi\x82\x01x"), &p, &n, &text), 4);
+    MW_CHECK(n == 2 && memcmp(p, "hi", 2) == 0 && text == 1);
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x82\x01x"), &p, &n, &text), 3);
+    MW_CHECK(n == 1 && text == 0);
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x02h"), &p, &n, &text), 0);        /* partial */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x02\xc3("), &p, &n, &text), 0);   /* bad UTF-8 */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x01\x02hi"), &p, &n, &text), 0);       /* no FIN */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x89\x00"), &p, &n, &text), 0);         /* ping */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\xc1\x02hi"), &p, &n, &text), 0);       /* RSV1 */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x82\0\0\0\0hi"), &p, &n, &text), 0); /* masked */
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x82\x65"), &p, &n, &text), 0);         /* over max */
+    /* nothing taken changed the engine: feeding the same bytes delivers them */
+    MW_CHECK_EQ_INT(push(&t, S("\x81\x02hi\x82\x01x")), 7);
+    MW_CHECK_EQ_INT(t.messages, 2);
+    /* a fragmented message in progress: nothing is taken until it ends */
+    MW_CHECK_EQ_INT(push(&t, S("\x01\x01" "a")), 3);
+    MW_CHECK_EQ_INT(ws_client_take(&t.ws, S("\x81\x02hi"), &p, &n, &text), 0);
+    t_free(&t);
+}
+
 /* ---- sending and masking ------------------------------------------------ */
 
 static void test_send_masking(void)
@@ -1060,6 +1090,7 @@ static void test_no_alloc_steady(void)
 int main(void)
 {
     MW_RUN(test_request_bytes);
+    MW_RUN(test_take);
     MW_RUN(test_request_host);
     MW_RUN(test_request_user_agent);
     MW_RUN(test_request_injection);

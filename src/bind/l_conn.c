@@ -183,6 +183,71 @@ static void ev_message(void *ud, const char *p, size_t n, int kind)
     mw_rt_call(lc->rt, 3, 0, "onMessage");
 }
 
+/* The messages of one read, delivered in one protected call (batch_run)
+ * instead of one per message; a callback's error ends that call and the
+ * next one goes on from the message after it. */
+typedef struct l_batch {
+    l_conn *lc;
+    const mw_msg *v;
+    size_t n, i;      /* i: the next message to deliver */
+    unsigned session;
+    int stop;         /* delivery stopped: interrupted, or no onMessage now */
+} l_batch;
+
+/* batch_run(b): onMessage(conn, data, kind) for b->v[b->i..n), the
+ * callback read from the connection's fields before each message (a callback
+ * that replaces onMessage, or a reload, takes effect at the next one), the
+ * connection and its fields looked up once per call. */
+static int batch_run(lua_State *L)
+{
+    l_batch *b = lua_touserdata(L, 1);
+    l_conn *lc = b->lc;
+    const mw_rt *rt = lc->rt;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);   /* 2: the connection */
+    lua_getiuservalue(L, 2, 1);                    /* 3: its fields */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_onmessage); /* 4: "onMessage" */
+    while (b->i < b->n) {
+        const mw_msg *m = &b->v[b->i];
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, 3) != LUA_TFUNCTION) { b->stop = 1; return 0; } /* ev_messages goes on */
+        b->i++;   /* taken, whatever happens below */
+        lua_pushvalue(L, 2);
+        lua_pushlstring(L, m->p, m->n);
+        push_kind(L, rt, m->kind);
+        lua_call(L, 3, 0);
+        if (mw_conn_delivery_stopped(lc->c, b->session) || lc->ref == LUA_NOREF) {
+            b->stop = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static size_t ev_messages(void *ud, const mw_msg *v, size_t n)
+{
+    l_conn *lc = ud;
+    lua_State *L = lc->rt->L;
+    l_batch b = { lc, v, n, 0, mw_conn_session(lc->c), 0 };
+    while (b.i < n) {
+        if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
+            /* no callback (now): as ev_message does, without its second lookup */
+            if (lc->rxq.on) rxq_push(lc, v[b.i].p, v[b.i].n, v[b.i].kind);
+            b.i++;
+            if (mw_conn_delivery_stopped(lc->c, b.session)) break;
+            continue;
+        }
+        lua_pop(L, 2);
+        b.stop = 0;
+        lua_pushcfunction(L, batch_run);
+        lua_pushlightuserdata(L, &b);
+        mw_rt_call(lc->rt, 1, 0, "onMessage");
+        /* stopped, or a callback failed (reported): go on after it unless
+         * it also interrupted the connection */
+        if (mw_conn_delivery_stopped(lc->c, b.session) || lc->ref == LUA_NOREF) break;
+    }
+    return b.i;
+}
+
 static void ev_error(void *ud, int code, const char *msg)
 {
     l_conn *lc = ud;
@@ -283,7 +348,7 @@ static void ev_ws_pong(void *ud, const char *p, size_t n)
 }
 
 static const mw_conn_events events = {
-    .on_connect = ev_connect, .on_message = ev_message, .on_error = ev_error,
+    .on_connect = ev_connect, .on_message = ev_message, .on_messages = ev_messages, .on_error = ev_error,
     .on_close = ev_close, .on_buffer_full = ev_buffer_full, .on_buffer_drain = ev_buffer_drain,
 };
 

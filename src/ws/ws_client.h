@@ -225,6 +225,18 @@ int ws_client_start(ws_client *ws, const ws_request *req, mw_buf *out);
  * bytes are consumed and ignored. WS_E_STATE before ws_client_start. */
 long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out);
 
+/* The next message when it is a whole unfragmented, uncompressed TEXT/BINARY
+ * frame in data[0..len) that the engine would accept as it is (within
+ * max_message, text valid UTF-8), the engine between frames with no message
+ * in progress (open, or our close sent). Returns the frame's length with the
+ * message in *p, *n, *is_text (a slice of data), or 0 when the next frame is
+ * anything else: the caller gives it to ws_client_feed. Changes nothing but
+ * dropping the partial UTF-8 check of a deferred frame (the frame taken is
+ * checked whole), so a caller may take several in a row and hand back (feed
+ * again later) those it did not deliver. Lets a caller deliver the messages of one read together. */
+long ws_client_take(ws_client *ws, const char *data, size_t len,
+                    const char **p, size_t *n, int *is_text);
+
 /* Append one masked frame (fresh mask key) to out; before the handshake
  * completes (ws_client_start not called yet included) the frame is queued
  * inside the client and goes out right after the 101, moved into out

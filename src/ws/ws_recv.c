@@ -217,6 +217,25 @@ static int control(ws_client *ws, mw_buf *out)
     }
 }
 
+long ws_client_take(ws_client *ws, const char *data, size_t len,
+                    const char **p, size_t *n, int *is_text)
+{
+    if (!ws->started || (ws->state != WS_STATE_OPEN && ws->state != WS_STATE_CLOSING)) return 0;
+    if (ws->close_rcvd || ws->in_payload || ws->msg_op) return 0;
+    ws_frame_hdr h;
+    int hn = ws_frame_parse(data, len, &h);
+    if (hn <= 0 || !h.fin || h.rsv || h.masked) return 0;
+    if (h.opcode != WS_OP_TEXT && h.opcode != WS_OP_BINARY) return 0;
+    if (h.len > len - (size_t)hn || (ws->cfg.max_message && h.len > ws->cfg.max_message)) return 0;
+    const char *q = data + hn;
+    if (h.opcode == WS_OP_TEXT && !ws_utf8_valid(q, (size_t)h.len)) return 0;
+    ws->defer_checked = 0;   /* that was this frame's: it is checked whole above */
+    *p = q;
+    *n = (size_t)h.len;
+    *is_text = h.opcode == WS_OP_TEXT;
+    return (long)hn + (long)h.len;
+}
+
 long ws_client_feed(ws_client *ws, const char *data, size_t len, mw_buf *out)
 {
     if (!ws->started) return WS_E_STATE;
