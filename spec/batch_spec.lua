@@ -4,9 +4,9 @@
 -- nothing here depends on it): an error in message k is reported once and k+1.. are still
 -- delivered, in order; a callback that replaces onMessage sends the next message to the
 -- new one; pauseRecv() in message k holds k+1.. until resumeRecv(), none lost or doubled;
--- destroy() in message k delivers nothing after it (close() does not stop delivery: a ws
--- peer's messages after our close frame still count); a frame the engine must refuse (invalid
--- UTF-8) comes after the messages before it.
+-- destroy() or close() in message k delivers nothing after it (close() as Workerman's: the
+-- messages still in flight are read and dropped while the server's close is awaited); a frame
+-- the engine must refuse (invalid UTF-8) comes after the messages before it.
 local H = require "spec.support.helper"
 local W = require "spec.support.ws_raw"
 
@@ -114,6 +114,53 @@ end
     local got = {}
     for _, l in ipairs(res.lines) do if l:match("^MSG") then got[#got + 1] = l end end
     assert.same(msgs(1, 4), got)
+  end)
+
+  local closing = [==[
+c.onMessage = function(conn, d)
+  print("MSG text " .. d)
+  if d == "m4" then conn:close() end
+end
+c.onError = function(_, code, m) print("ERROR " .. code .. " " .. m) end
+c.onClose = function() print("CLOSE") end
+]==]
+
+  it("close() in message k delivers nothing after it; the close handshake completes", function()
+    local res = run(20, closing)
+    H.assert_exit(res, 0)
+    local got = {}
+    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    assert.same(msgs(1, 4), got)
+    assert.equal("CLOSE", res.lines[#res.lines])
+  end)
+
+  it("close() in message k: the server's close frame behind the dropped messages is still found", function()
+    -- no reply is awaited for 5 s (closeTimeout) and no TIMEOUT error: the engine reads on
+    local res = run(20, closing, frame(8, "\x03\xe8"))
+    H.assert_exit(res, 0)
+    local got = {}
+    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    assert.same(msgs(1, 4), got)
+    assert.equal("CLOSE", res.lines[#res.lines])
+  end)
+
+  it("close() in a fragmented message (the engine's own path) delivers nothing after it", function()
+    local t = {}
+    for i = 5, 9 do
+      local a, b = "m", tostring(i)
+      t[#t + 1] = string.char(0x01, #a) .. a .. string.char(0x80, #b) .. b
+    end
+    local res = run(4, [==[
+c.onMessage = function(conn, d)
+  print("MSG text " .. d)
+  if d == "m6" then conn:close() end
+end
+c.onError = function(_, code, m) print("ERROR " .. code .. " " .. m) end
+]==], table.concat(t))
+    H.assert_exit(res, 0)
+    local got = {}
+    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    assert.same(msgs(1, 6), got)
   end)
 
   it("a frame the engine refuses (invalid UTF-8) comes after the messages before it", function()

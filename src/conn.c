@@ -636,20 +636,26 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
 
 int mw_conn_interrupted(const mw_conn *c, unsigned gen)
 {
-    /* CLOSING goes on: a ws peer's messages after our close frame still
-     * count; a stream protocol's close pauses input. */
+    /* CLOSING goes on reading (a ws connection waits for the server's close
+     * frame behind the messages in flight) but delivers no message: see
+     * mw_conn_emit_message. A stream protocol's close pauses input. */
     return c->gen != gen || c->paused || c->status == MW_ST_CLOSED;
 }
 
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
 {
     unsigned gen = c->gen;
-    if (c->ev->on_message) c->ev->on_message(c->ud, p, n, kind);
+    /* after close() (ours or the server's) no message reaches the script, as
+     * Workerman's close() stops receiving */
+    if (c->ev->on_message && c->status != MW_ST_CLOSING) c->ev->on_message(c->ud, p, n, kind);
     return mw_conn_interrupted(c, gen);
 }
 
 unsigned mw_conn_session(const mw_conn *c) { return c->gen; }
-int mw_conn_delivery_stopped(const mw_conn *c, unsigned session) { return mw_conn_interrupted(c, session); }
+int mw_conn_delivery_stopped(const mw_conn *c, unsigned session)
+{
+    return mw_conn_interrupted(c, session) || c->status == MW_ST_CLOSING;
+}
 
 size_t mw_conn_emit_messages(mw_conn *c, const mw_msg *v, size_t n)
 {

@@ -586,10 +586,15 @@ static long take_batches(mw_conn *c, ws_state *st, unsigned gen)
             end[k++] = off;
         }
         if (k == 0) return (long)off;
-        if (c->status != MW_ST_ESTABLISHED && c->status != MW_ST_CLOSING) return -1;
+        if (c->status != MW_ST_ESTABLISHED) return c->status == MW_ST_CLOSING ? (long)base : -1;
         size_t got = mw_conn_emit_messages(c, v, k);
         if (got < k || mw_conn_interrupted(c, gen)) {
-            if (c->gen == gen && !st->dead) mw_buf_consume(&c->in, got ? end[got - 1] : base);
+            size_t used = got ? end[got - 1] : base;
+            /* close() in a callback: the rest goes through the engine, which
+             * delivers no more messages but still finds the server's close */
+            if (c->gen == gen && !st->dead && !mw_conn_interrupted(c, gen) && c->status == MW_ST_CLOSING)
+                return (long)used;
+            if (c->gen == gen && !st->dead) mw_buf_consume(&c->in, used);
             return -1;
         }
         if (k < WS_BATCH) return (long)off;
