@@ -10,6 +10,11 @@ local M = {
   now = core.now,
   version = core.version,
   reload = core.reload,
+  stats = core.stats,
+  histogram = core.histogram,
+  metricsText = core.metricsText,
+  metricsBlob = core.metricsBlob,
+  metricsRender = core.metricsRender,
   -- Workerman's constants, same values (the first byte of a text / binary frame)
   Ws = core.Ws,
 }

@@ -113,8 +113,11 @@ void mw_rt_script_ran(lua_State *L, const char *script, char **args, int n, int 
 int mw_rt_run_hosted(lua_State *L)
 {
     mw_rt *rt = rt_of(L);
-    if (rt) mw_rt_run(rt);
-    return rt ? rt->exit_code : 0;
+    if (!rt) return 0;
+    l_metrics_run_begin(rt);
+    mw_rt_run(rt);
+    l_metrics_run_end(rt);
+    return rt->exit_code;
 }
 
 /* core.setExitCode(n): the program's exit status once the loop ends (the
@@ -144,6 +147,7 @@ static int rt_gc(lua_State *L)
     free(rt->script);
     rt->script = NULL;
     if (rt->at_close) rt->at_close(rt);
+    l_metrics_free(rt);
     return 0;
 }
 
@@ -231,5 +235,6 @@ int luaopen_moonwire_core(lua_State *L)
     l_conn_register(L, rt);   /* sets AsyncTcpConnection and connMethods */
     l_timer_register(L, rt);  /* sets Timer */
     l_stdin_register(L, rt);  /* core.stdinOpen, stdinPause, stdinClose */
+    l_metrics_register(L, rt); /* core.stats, histogram, metricsText, metricsBlob, metricsRender */
     return 1;
 }
