@@ -86,6 +86,9 @@ void l_metrics_retire(mw_rt *rt, const char *name, const struct mw_conn *c)
 
 typedef struct l_histo { mw_histo h; } l_histo;
 
+/* The runtime, the module functions' upvalue (no call into l_rt: no cycle). */
+static mw_rt *up_rt(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
+
 /* The snapshot of this process: retired + live connections + named histograms. */
 static mw_metrics *snapshot(lua_State *L, mw_rt *rt)
 {
@@ -164,7 +167,7 @@ int l_metrics_conn_stats(lua_State *L, const struct mw_conn *c)
 /* mw.stats(): the process totals, and byName[name] for each options.name */
 static int l_stats(lua_State *L)
 {
-    mw_metrics *m = snapshot(L, mw_rt_get(L));
+    mw_metrics *m = snapshot(L, up_rt(L));
     if (!m) return luaL_error(L, "mw.stats: out of memory");
     push_series(L, &m->series[0]);
     lua_createtable(L, 0, m->nseries - 1);
@@ -187,7 +190,7 @@ static int push_buf(lua_State *L, mw_buf *b, int r)
 /* mw.metricsText(): this process's Prometheus text */
 static int l_metrics_text(lua_State *L)
 {
-    mw_metrics *m = snapshot(L, mw_rt_get(L));
+    mw_metrics *m = snapshot(L, up_rt(L));
     if (!m) return luaL_error(L, "metrics: out of memory");
     mw_buf b;
     mw_buf_init(&b);
@@ -197,7 +200,7 @@ static int l_metrics_text(lua_State *L)
 /* mw.metricsBlob(): this process's totals as a blob (what a worker sends its parent) */
 static int l_metrics_blob(lua_State *L)
 {
-    mw_metrics *m = snapshot(L, mw_rt_get(L));
+    mw_metrics *m = snapshot(L, up_rt(L));
     if (!m) return luaL_error(L, "metrics: out of memory");
     mw_buf b;
     mw_buf_init(&b);
@@ -393,7 +396,6 @@ void l_metrics_free(mw_rt *rt)
 
 void l_metrics_register(lua_State *L, mw_rt *rt)
 {
-    (void)rt;
     if (lua_getfield(L, LUA_REGISTRYINDEX, HISTOS_KEY) != LUA_TTABLE) {
         lua_newtable(L);
         lua_setfield(L, LUA_REGISTRYINDEX, HISTOS_KEY);
@@ -417,5 +419,6 @@ void l_metrics_register(lua_State *L, mw_rt *rt)
         {"stats", l_stats}, {"histogram", l_histogram}, {"metricsText", l_metrics_text},
         {"metricsBlob", l_metrics_blob}, {"metricsRender", l_metrics_render}, {NULL, NULL},
     };
-    luaL_setfuncs(L, fns, 0);
+    lua_pushlightuserdata(L, rt);
+    luaL_setfuncs(L, fns, 1);
 }
