@@ -11,6 +11,7 @@ PACKAGES=(
   libreadline-dev                                       # line editing for -c and -i (GNU readline)
   lua-busted lua-luv                                    # specs (luv: processes and pipes)
   python3 python3-websockets nodejs node-ws             # test servers (interop peers)
+  python3-prometheus-client                             # metrics spec: parses --metrics FILE with a real Prometheus text parser
   valgrind                                              # leak check of the spec scripts
   clang libclang-rt-14-dev                              # libFuzzer targets (scripts/fuzz.sh)
   nginx-light openssl ca-certificates                   # TLS specs: nginx in front of a ws server, test certificates

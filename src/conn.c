@@ -304,6 +304,9 @@ void mw_conn_teardown(mw_conn *c)
     shut_io(c);
     mw_buf_clear(&c->in);
     mw_buf_clear(&c->out);
+    if (c->st.up_since > 0) c->st.up_total += mw_monotonic() - c->st.up_since;
+    c->st.up_since = 0;
+    c->st.ping_at = 0;
     c->status = MW_ST_CLOSED;
     c->gen++;
     c->paused = 0;
@@ -431,6 +434,8 @@ static void stack_ready(mw_conn *c)
 {
     unsigned gen = c->gen;
     c->status = MW_ST_ESTABLISHED;
+    c->st.connects++;
+    c->st.up_since = mw_monotonic();
     if (!c->paused) ev_io_start(c->loop->ev, &c->rio);
     if (c->ev->on_connect) {
         c->ev->on_connect(c->ud);
@@ -460,6 +465,7 @@ int mw_conn_connect(mw_conn *c)
         if (c->proto->reset) c->proto->reset(c);
     }
     mw_timer_stop(&c->reconnect_timer);
+    if (!c->redirecting && c->st.attempts++ > 0) c->st.reconnects++;
     if (!c->redirecting && (c->home || c->redirects)) go_home(c);
     if (c->next_url) use_next_url(c); /* a reload's new URL, from this connect on */
     /* the stages are chosen per connect: `transport` may change between,
@@ -645,6 +651,7 @@ int mw_conn_interrupted(const mw_conn *c, unsigned gen)
 int mw_conn_emit_message(mw_conn *c, const char *p, size_t n, int kind)
 {
     unsigned gen = c->gen;
+    c->st.msgs_in++;
     /* after close() (ours or the server's) no message reaches the script, as
      * Workerman's close() stops receiving */
     if (c->ev->on_message && c->status != MW_ST_CLOSING) c->ev->on_message(c->ud, p, n, kind);
@@ -659,7 +666,12 @@ int mw_conn_delivery_stopped(const mw_conn *c, unsigned session)
 
 size_t mw_conn_emit_messages(mw_conn *c, const mw_msg *v, size_t n)
 {
-    if (c->ev->on_messages) return c->ev->on_messages(c->ud, v, n);
+    if (c->ev->on_messages) {
+        /* those not taken stay in the input, to be counted when they are */
+        size_t got = c->ev->on_messages(c->ud, v, n);
+        c->st.msgs_in += got;
+        return got;
+    }
     for (size_t i = 0; i < n; i++)
         if (mw_conn_emit_message(c, v[i].p, v[i].n, v[i].kind)) return i + 1;
     return n;
@@ -757,6 +769,9 @@ int mw_conn_send(mw_conn *c, const char *p, size_t n, int kind)
         mw_conn_error(c, MW_E_SEND_FAIL, "send %s: %s", c->url_str, c->proto_err);
         return -1;
     }
+    c->st.msgs_out++;
+    size_t q = mw_conn_queued(c);
+    if (q > c->st.sendq_high) c->st.sendq_high = q;
     if (mw_conn_queued(c) >= c->opt.max_send_buffer && !c->buffer_full) {
         c->buffer_full = 1;
         c->pending |= PEND_BUFFER_FULL;
@@ -900,4 +915,30 @@ int mw_conn_live(const mw_conn *c)
 {
     return c->status == MW_ST_CONNECTING || c->status == MW_ST_ESTABLISHED ||
            mw_timer_active(&c->reconnect_timer);
+}
+
+/* ---- counters (conn:stats()) ---- */
+
+void mw_conn_get_stats(const mw_conn *c, mw_conn_stats *st)
+{
+    *st = c->st;
+    st->bytes_in = c->bytes_read;
+    st->bytes_out = c->bytes_written;
+    if (c->st.up_since > 0) st->up_total += mw_monotonic() - c->st.up_since;
+}
+
+void mw_conn_count_close(mw_conn *c, int code)
+{
+    for (int i = 0; i < c->st.ncodes; i++)
+        if (c->st.codes[i].code == code) { c->st.codes[i].n++; return; }
+    if (c->st.ncodes == MW_STATS_CODES) { c->st.codes_other++; return; }
+    c->st.codes[c->st.ncodes].code = code;
+    c->st.codes[c->st.ncodes++].n = 1;
+}
+
+void mw_conn_count_rtt(mw_conn *c, double rtt)
+{
+    c->st.rtt_last = rtt;
+    /* smoothed as TCP's SRTT (RFC 6298): 7/8 old, 1/8 new */
+    c->st.rtt_smooth = c->st.rtt_smooth > 0 ? c->st.rtt_smooth * 0.875 + rtt * 0.125 : rtt;
 }

@@ -70,6 +70,32 @@ int mw_conn_check_bindto(const char *s, char *err, size_t cap);
 /* Which protocol layer serves a URL and which stages it asks for: given by
  * the connection's creator (layers.h has the standard set), so the
  * connection names no protocol or stage. */
+/* What a connection counted over its whole life (every session; conn:stats()).
+ * Plain increments on the paths they count: no allocation, no call out. */
+#define MW_STATS_CODES 8
+typedef struct mw_conn_stats {
+    uint64_t connects;         /* sessions that opened (protocol ready) */
+    uint64_t reconnects;       /* connect attempts after the first */
+    uint64_t attempts;         /* connect attempts */
+    uint64_t msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out;  /* on the wire (filled in by mw_conn_get_stats) */
+    uint64_t sendq_high;       /* the most bytes ever queued to send */
+    double rtt_last, rtt_smooth;   /* seconds, WebSocket ping to pong; 0 none yet */
+    double ping_at;            /* when the timed ping was sent (0 none outstanding) */
+    double up_since;           /* when the open session opened (0 none) */
+    double up_total;           /* seconds open in ended sessions */
+    int ncodes;                /* close codes seen (the peer's, else ours) */
+    struct { int code; uint64_t n; } codes[MW_STATS_CODES];
+    uint64_t codes_other;      /* codes past the table */
+} mw_conn_stats;
+
+/* Copy c's counters into *st; up_total includes the open session so far. */
+void mw_conn_get_stats(const mw_conn *c, mw_conn_stats *st);
+/* Count a close code (the protocol calls it for the close frame it saw). */
+void mw_conn_count_close(mw_conn *c, int code);
+/* A protocol timed a ping round trip of rtt seconds. */
+void mw_conn_count_rtt(mw_conn *c, double rtt);
+
 typedef struct mw_layers mw_layers;
 
 /* Create a connection for url (not yet connected). Returns NULL with a

@@ -189,6 +189,7 @@ struct mw_conn {
     const mw_conn_conf_vt *conf_vt;
 
     uint64_t bytes_read, bytes_written;
+    mw_conn_stats st;
 };
 
 /* Bytes waiting to be sent, in every queue a message can sit in: c->out and,

@@ -2,6 +2,7 @@
  * things: the chunks, the script, the loop. Calls no Lua API (the host runs
  * the chunks), knows no sockets and no frame bits. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "bind/bind.h"
 #include "host.h"
@@ -23,6 +24,11 @@ static const char usage[] =
     "                     (moonwire attach --help)\n"
     "  -c URL [options]   a client at the terminal, as wscat: lines read are sent,\n"
     "                     messages received are printed (moonwire -c --help)\n"
+    "  --metrics FILE     write the Prometheus text format of the counters to FILE\n"
+    "                     (atomically: a temporary file renamed over it) every\n"
+    "                     --metrics-interval seconds (default 5) and at exit\n"
+    "  --metrics-interval S  seconds between --metrics writes\n"
+    "  --stats N          print a one-line summary to stderr every N seconds\n"
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
@@ -33,9 +39,24 @@ static const char usage[] =
 
 static const char *progname = "moonwire";
 
+/* A positive number of seconds from argv[i + 1] (option a), or -1 after a message. */
+static double seconds_arg(int argc, char **argv, int i, const char *a)
+{
+    if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a number of seconds\n", progname, a); return -1; }
+    char *end;
+    double v = strtod(argv[i + 1], &end);
+    if (end == argv[i + 1] || *end || !(v > 0) || v > 1e6) {
+        fprintf(stderr, "%s: %s needs a number of seconds > 0, got '%s'\n", progname, a, argv[i + 1]);
+        return -1;
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     const char *chunks[64];
+    const char *metrics_file = NULL;
+    double metrics_interval = 0, stats_every = 0;
     int nchunks = 0, check = 0, watch = 0, script_idx = -1, client = 0, interactive = 0, console = 0;
     if (argc > 1 && strcmp(argv[1], "attach") == 0) {
         /* the rest is the attacher's: `arg` holds it, arg[0] "attach" */
@@ -62,6 +83,13 @@ int main(int argc, char **argv)
             console = 1;
         } else if (strcmp(a, "--watch") == 0) {
             watch = 1;
+        } else if (strcmp(a, "--metrics") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) { fprintf(stderr, "%s: --metrics needs a file name\n", progname); return 2; }
+            metrics_file = argv[++i];
+        } else if (strcmp(a, "--metrics-interval") == 0) {
+            if ((metrics_interval = seconds_arg(argc, argv, i++, a)) < 0) return 2;
+        } else if (strcmp(a, "--stats") == 0) {
+            if ((stats_every = seconds_arg(argc, argv, i++, a)) < 0) return 2;
         } else if (strcmp(a, "-e") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "%s: -e needs an argument\n%s", progname, usage); return 2; }
             if (nchunks < 64) chunks[nchunks++] = argv[++i];
@@ -89,6 +117,7 @@ int main(int argc, char **argv)
     if (script_idx < 0 && nchunks == 0 && !interactive) { fputs(usage, stderr); return 2; }
     if (console && check) { fprintf(stderr, "%s: --console and --check do not go together\n", progname); return 2; }
 
+    mw_rt_metrics_config(metrics_file, metrics_interval, stats_every);
     mw_host *h = mw_host_new(argc, argv, script_idx, mw_preload_embedded);
     if (!h) return 1;
     if (client) {

@@ -323,6 +323,12 @@ static int on_pong(void *ud, const char *p, size_t n)
     mw_conn *c = ud;
     unsigned gen = c->gen;
     const mw_ws_events *ev = events(c);
+    /* the keepalive's ping carries no payload: time its pong (the first
+     * empty pong after it; a script's own ping with a payload is not timed) */
+    if (n == 0 && c->st.ping_at > 0) {
+        mw_conn_count_rtt(c, mw_monotonic() - c->st.ping_at);
+        c->st.ping_at = 0;
+    }
     if (ev && ev->on_pong) ev->on_pong(c->ud, p, n);
     return stop_flag(c, gen);
 }
@@ -333,6 +339,7 @@ static int on_close(void *ud, int code, const char *reason, size_t n)
     unsigned gen = c->gen;
     /* Our reply is in c->out; the server closes TCP first, within a bound. */
     if (c->status == MW_ST_ESTABLISHED) c->status = MW_ST_CLOSING;
+    mw_conn_count_close(c, code);
     mw_conn_deadline(c, c->opt.close_timeout);
     const mw_ws_events *ev = events(c);
     if (ev && ev->on_close) ev->on_close(c->ud, code, reason, n);
@@ -740,7 +747,10 @@ static void ping_cb(mw_timer *t, void *ud)
     ws_state *st = c->proto_state;
     if (!st || ws_client_state(&st->ws) != WS_STATE_OPEN) return;
     int skipped = mw_conn_queued(c) >= c->opt.max_send_buffer;
-    if (!skipped && ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) mw_conn_want_flush(c);
+    if (!skipped && ws_client_send(&st->ws, WS_OP_PING, "", 0, &c->out) == 0) {
+        if (c->st.ping_at == 0) c->st.ping_at = mw_monotonic();
+        mw_conn_want_flush(c);
+    }
     /* The wait runs from the first ping after the last byte read: a ping
      * that follows new data starts it again (dropping an expiry due now,
      * which would find that data), so a peer that goes quiet is failed

@@ -12,6 +12,11 @@ local M = {
   version = core.version,
   reload = core.reload,
   connections = core.connections,
+  stats = core.stats,
+  histogram = core.histogram,
+  metricsText = core.metricsText,
+  metricsBlob = core.metricsBlob,
+  metricsRender = core.metricsRender,
   -- Workerman's constants, same values (the first byte of a text / binary frame)
   Ws = core.Ws,
 }

@@ -113,6 +113,7 @@ typedef struct mw_rt {
     int tty_ref;               /* its Lua function (registry), 0 none */
     int sigint_ref;            /* core.onInterrupt's function (registry), 0 none */
     int tty_sigint;            /* SIGINT clears the prompt's line instead of stopping (-i) */
+    struct l_metrics *metrics; /* l_metrics.c: counters of collected connections, reports */
     mw_task reload_task;   /* mw.reload() and SIGHUP run the reload from the loop */
     /* Set by l_reload_register, which sits above connections and the runtime
      * (they call up through these, never by name). conn_match: a declaration
@@ -241,6 +242,20 @@ void l_timer_del_all(mw_rt *rt);
 /* Timer.add during a reload: match to a live declared timer or queue a new one. */
 int l_timer_declare(lua_State *L, mw_rt *rt, double interval, int persistent, int fn, int args);
 void l_timer_commit(lua_State *L, mw_rt *rt, int decls);
+
+/* l_metrics.c: conn:stats(), mw.stats(), mw.histogram(), --metrics, --stats */
+void l_metrics_register(lua_State *L, mw_rt *rt);
+/* Push conn:stats() of c. */
+int l_metrics_conn_stats(lua_State *L, const struct mw_conn *c);
+/* A connection (options.name `name`, or NULL) is freed: keep its counters in the totals. */
+void l_metrics_retire(mw_rt *rt, const char *name, const struct mw_conn *c);
+/* Around the hosted loop: start the reports, and write the last one. */
+void l_metrics_run_begin(mw_rt *rt);
+void l_metrics_run_end(mw_rt *rt);
+void l_metrics_free(mw_rt *rt);
+/* The moonwire binary's --metrics FILE (NULL: none), --metrics-interval S
+ * (<= 0: the default, 5) and --stats N (<= 0: none); before the script runs. */
+void mw_rt_metrics_config(const char *file, double interval, double stats_every);
 
 /* l_reload.c */
 /* Remember the main script (path and the arguments on the stack top..). */

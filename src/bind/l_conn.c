@@ -482,6 +482,7 @@ static int conn_gc(lua_State *L)
         unlink_conn(lc->rt, lc);
         if (lc->decl.declared && lc->decl.script_ended && !lc->decl.in_tx && lc->rt->conn_ended)
             lc->rt->conn_ended(lc->rt, lc);
+        l_metrics_retire(lc->rt, lc->name, lc->c);
         mw_conn_free(lc->c);
         lc->c = NULL;
         mw_conn_free(lc->decl.live_c); /* lua_close() during a reload */
@@ -798,6 +799,7 @@ static int m_buffer_full(lua_State *L)
 static int m_send_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_send_queued(check_conn(L, 1)->c)); return 1; }
 static int m_recv_queue(lua_State *L) { lua_pushinteger(L, (lua_Integer)mw_conn_recv_queued(check_conn(L, 1)->c)); return 1; }
 static int m_tls_info(lua_State *L) { return l_tls_push_info(L, check_conn(L, 1)->c); }
+static int m_stats(lua_State *L) { return l_metrics_conn_stats(L, check_conn(L, 1)->c); }
 static int m_status(lua_State *L) { lua_pushstring(L, mw_conn_status_name(mw_conn_status(check_conn(L, 1)->c))); return 1; }
 
 void l_conn_stop_all(mw_rt *rt)
@@ -820,7 +822,8 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
         {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
         {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
-        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {"receive", m_receive}, {NULL, NULL},
+        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {"receive", m_receive},
+        {"stats", m_stats}, {NULL, NULL},
     };
     /* module table is on top */
     if (lua_getfield(L, LUA_REGISTRYINDEX, CONNS_KEY) != LUA_TTABLE) {

@@ -170,7 +170,9 @@ int mw_rt_run_hosted(lua_State *L)
         int st = fork_workers(rt, n);
         if (st >= 0) return st; /* the parent, done */
     }
+    l_metrics_run_begin(rt);
     mw_rt_run(rt);
+    l_metrics_run_end(rt);
     return rt->exit_code;
 }
 
@@ -201,6 +203,7 @@ static int rt_gc(lua_State *L)
     free(rt->script);
     rt->script = NULL;
     if (rt->at_close) rt->at_close(rt);
+    l_metrics_free(rt);
     return 0;
 }
 
@@ -305,5 +308,6 @@ int luaopen_moonwire_core(lua_State *L)
     l_timer_register(L, rt);  /* sets Timer */
     l_stdin_register(L, rt);  /* core.stdinOpen, stdinPause, stdinClose */
     l_console_register(L, rt); /* core.console*, core.connections */
+    l_metrics_register(L, rt); /* core.stats, histogram, metricsText, metricsBlob, metricsRender */
     return 1;
 }
