@@ -129,6 +129,65 @@ c:connect()
     assert.equal(0, res.code, H.describe(res))
   end)
 
+  it("worker.count = 2: the parent writes the sum of the workers', a killed one's counts kept", function()
+    local p = echo()
+    local file = H.tmpdir() .. "/workers.prom"
+    os.remove(file)
+    local proc = H.start([[
+local mw = require "moonwire"
+local function pid()
+  local f = io.open("/proc/self/stat"); local s = f:read("l"); f:close()
+  return s:match("^(%d+)")
+end
+local w = mw.Worker.new()
+w.count = 2
+w.onWorkerStart = function(w)
+  local c = mw.AsyncTcpConnection.new(arg[1], { name = "w" .. w.id })
+  local n, got = 3 + 2 * w.id, 0
+  c.onWebSocketConnect = function(c) for k = 1, n do c:send("m" .. k) end end
+  c.onMessage = function() got = got + 1; if got == n then print("DONE " .. w.id .. " " .. pid()) end end
+  c:connect()
+end
+mw.Worker.runAll()
+]], { p.url }, { options = { "--metrics", file, "--metrics-interval", "0.05" } })
+    local function done(id, n)
+      assert.is_true(H.run_until(function() return #proc:grep("^DONE " .. id .. " ") >= n end, 10 * H.slow),
+        proc:describe())
+    end
+    done(0, 1)
+    done(1, 1)
+    local pid1 = proc:grep("^DONE 1 ")[1]:match("(%d+)$")
+    local s
+    local function file_shows(want)
+      return H.run_until(function()
+        local f = io.open(file)
+        if not f then return false end
+        f:close()
+        s = parse(file)
+        for k, v in pairs(want) do if s[k] ~= v then return false end end
+        return true
+      end, 10 * H.slow)
+    end
+    -- both workers in one file: 3 + 5 messages, two open connections, each name its series
+    assert.is_true(file_shows { ["moonwire_messages_received_total{}"] = 8, ["moonwire_connections{}"] = 2 },
+      "the file while both run")
+    assert.equal(3, s["moonwire_messages_received_total{name=w0}"])
+    assert.equal(5, s["moonwire_messages_sent_total{name=w1}"])
+    assert.equal(2, s["moonwire_connects_total{}"])
+    -- worker 1 killed and restarted: its first life's counts stay, its open connection does not
+    require("luv").kill(tonumber(pid1), "sigkill")
+    done(1, 2)
+    assert.is_true(file_shows { ["moonwire_messages_received_total{}"] = 13, ["moonwire_connects_total{}"] = 3,
+      ["moonwire_connections{}"] = 2 }, "the file after the restart")
+    proc:kill("sigterm")
+    local res = H.result(proc, 20)
+    assert.equal(1, res.code, H.describe(res))   -- a worker failed (the kill)
+    s = parse(file)
+    assert.equal(0, s["moonwire_connections{}"])   -- the last write: every worker ended
+    assert.equal(13, s["moonwire_messages_received_total{}"])
+    assert.equal(10, s["moonwire_messages_received_total{name=w1}"])
+  end)
+
   it("a histogram reports percentiles within its relative error, and merges", function()
     local res = H.run([[
 local mw = require "moonwire"

@@ -4,7 +4,7 @@
  * merged) and rendered in the Prometheus text format. Pure: no I/O, except
  * mw_metrics_write_file (the atomic write of --metrics FILE).
  *
- * How a supervising parent uses it (worker.count = N, not built here): each
+ * How a supervising parent uses it (worker.count = N; l_metrics.c, workers.c): each
  * worker encodes its own totals (mw_metrics_encode) every interval and
  * writes the blob, length-prefixed (4 bytes, little endian), to a pipe its
  * parent gave it; the parent keeps the latest blob per worker, and at its

@@ -4,6 +4,7 @@
 #ifndef MW_WORKERS_H
 #define MW_WORKERS_H
 #include "loop.h"
+#include <stddef.h>
 
 /* Fork `count` workers from this process, whose script has loaded and whose
  * loop has not run. In a worker: returns its id (0..count-1) with the loop
@@ -21,7 +22,22 @@ int mw_workers_run(int count, mw_loop *loop, int *status);
 /* In a worker: how many times its id was forked before this one (0: the
  * first; more: a restart after a crash or a non-zero exit). */
 int mw_workers_restarts(void);
-/* In a worker: the write end of its pipe to the parent, else -1. Unused
- * today; metrics summed across workers will send a blob on it. */
+/* In a worker: the write end of its pipe to the parent, else -1. */
 int mw_workers_pipe(void);
+/* In a worker: send a blob (--metrics: the worker's totals) to the parent,
+ * which keeps the latest of each worker. 0, or -1 (not a worker, or the
+ * parent is gone). */
+int mw_workers_send(const void *p, size_t n);
+
+/* The parent's side of the blobs (set before mw_workers_run; tick NULL:
+ * none). Every `interval` seconds, and once when every worker has ended,
+ * tick gets the latest blob of each running worker (count of them); when a
+ * worker ends, retire gets its last blob, once. The blobs are opaque here. */
+typedef struct mw_workers_sink {
+    double interval;
+    void (*tick)(void *ud, const unsigned char *const *p, const size_t *n, int count);
+    void (*retire)(void *ud, const unsigned char *p, size_t n);
+    void *ud;
+} mw_workers_sink;
+void mw_workers_set_sink(const mw_workers_sink *sink);
 #endif

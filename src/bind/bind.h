@@ -251,6 +251,9 @@ int l_metrics_conn_stats(lua_State *L, const struct mw_conn *c);
 void l_metrics_retire(mw_rt *rt, const char *name, const struct mw_conn *c);
 /* Around the hosted loop: start the reports, and write the last one. */
 void l_metrics_run_begin(mw_rt *rt);
+/* Before the workers are forked: with --metrics the parent writes the sum
+ * of the totals each worker sends it. */
+void l_metrics_workers_begin(mw_rt *rt);
 void l_metrics_run_end(mw_rt *rt);
 void l_metrics_free(mw_rt *rt);
 /* The moonwire binary's --metrics FILE (NULL: none), --metrics-interval S

@@ -8,6 +8,7 @@
 #include "histo.h"
 #include "metrics.h"
 #include "timer.h"
+#include "workers.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 typedef struct l_metrics {
     mw_metrics retired;     /* the counters of collected connections, by name */
     mw_metrics snap;        /* the last snapshot (scratch) */
+    mw_metrics ended;       /* the parent of workers: ended workers' totals (a
+                             * worker forked later inherits it, unused: its own
+                             * totals are `retired` and its connections) */
     mw_timer file_timer, stats_timer;
     double last_at;         /* --stats: the previous line's time and totals */
     uint64_t last_in, last_out, last_bin;
@@ -39,8 +43,9 @@ static l_metrics *get(mw_rt *rt)
     if (rt->metrics) return rt->metrics;
     l_metrics *m = calloc(1, sizeof *m);
     if (!m) return NULL;
-    if (mw_metrics_init(&m->retired) != 0 || mw_metrics_init(&m->snap) != 0) {
+    if (mw_metrics_init(&m->retired) != 0 || mw_metrics_init(&m->snap) != 0 || mw_metrics_init(&m->ended) != 0) {
         mw_metrics_free(&m->retired);
+        mw_metrics_free(&m->snap);
         free(m);
         return NULL;
     }
@@ -313,10 +318,8 @@ static int h_tostring(lua_State *L)
 
 /* ---- --metrics FILE and --stats N ---- */
 
-static void write_file(mw_rt *rt)
+static void render_to_file(const mw_metrics *m)
 {
-    mw_metrics *m = snapshot(rt->L, rt);
-    if (!m) return;
     mw_buf b;
     mw_buf_init(&b);
     char err[512];
@@ -324,6 +327,60 @@ static void write_file(mw_rt *rt)
     else if (mw_metrics_write_file(cfg_file, mw_buf_head(&b), b.len, err, sizeof err) != 0)
         fprintf(stderr, "moonwire: --metrics: %s\n", err);
     mw_buf_free(&b);
+}
+
+/* A worker (worker.count > 1) sends its totals to the parent, which sums
+ * every worker's into the file; one process writes the file itself. */
+static void write_file(mw_rt *rt)
+{
+    mw_metrics *m = snapshot(rt->L, rt);
+    if (!m) return;
+    if (mw_workers_pipe() < 0) { render_to_file(m); return; }
+    mw_buf b;
+    mw_buf_init(&b);
+    if (mw_metrics_encode(m, &b) == 0) mw_workers_send(mw_buf_head(&b), b.len);
+    mw_buf_free(&b);
+}
+
+/* ---- the parent of worker processes: the sum of theirs ---- */
+
+/* An ended worker's counters count on; its gauges (open connections, RTT) do not. */
+static void parent_retire(void *ud, const unsigned char *p, size_t n)
+{
+    l_metrics *lm = ud;
+    mw_metrics t;
+    if (mw_metrics_init(&t) != 0) return;
+    if (mw_metrics_decode(&t, p, n) != 0) {
+        fprintf(stderr, "moonwire: --metrics: a worker's totals were malformed; left out\n");
+    } else {
+        for (int i = 0; i < t.nseries; i++) { t.series[i].conns = 0; t.series[i].rtt = 0; }
+        mw_metrics_merge(&lm->ended, &t);
+    }
+    mw_metrics_free(&t);
+}
+
+static void parent_tick(void *ud, const unsigned char *const *p, const size_t *n, int count)
+{
+    l_metrics *lm = ud;
+    mw_metrics t;
+    mw_metrics_clear(&lm->snap);
+    if (mw_metrics_merge(&lm->snap, &lm->ended) != 0 || mw_metrics_init(&t) != 0) return;
+    for (int i = 0; i < count; i++) {
+        if (mw_metrics_decode(&t, p[i], n[i]) != 0)
+            fprintf(stderr, "moonwire: --metrics: a worker's totals were malformed; left out\n");
+        else
+            mw_metrics_merge(&lm->snap, &t);
+    }
+    mw_metrics_free(&t);
+    render_to_file(&lm->snap);
+}
+
+void l_metrics_workers_begin(mw_rt *rt)
+{
+    l_metrics *m = cfg_file ? get(rt) : NULL;
+    if (!m) { mw_workers_set_sink(NULL); return; }
+    mw_workers_sink sink = { cfg_interval, parent_tick, parent_retire, m };
+    mw_workers_set_sink(&sink);
 }
 
 static void file_tick(mw_timer *t, void *ud) { (void)t; write_file(ud); }
@@ -391,6 +448,7 @@ void l_metrics_free(mw_rt *rt)
     rt->metrics = NULL;
     mw_metrics_free(&m->retired);
     mw_metrics_free(&m->snap);
+    mw_metrics_free(&m->ended);
     free(m);
 }
 

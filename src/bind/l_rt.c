@@ -153,6 +153,7 @@ static int fork_workers(mw_rt *rt, int n)
     int watching = rt->watch != NULL;
     if (rt->watch) { mw_watch_free(rt->watch); rt->watch = NULL; }
     int status = 0;
+    l_metrics_workers_begin(rt);   /* --metrics: the parent writes the sum */
     int id = mw_workers_run(n, &rt->loop, &status);
     if (id < 0) return status;
     rt->worker_id = id;
