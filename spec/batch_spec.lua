@@ -116,6 +116,12 @@ end
     assert.same(msgs(1, 4), got)
   end)
 
+  local function messages_and_errors(res)
+    local got = {}
+    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    return got
+  end
+
   local closing = [==[
 c.onMessage = function(conn, d)
   print("MSG text " .. d)
@@ -128,8 +134,7 @@ c.onClose = function() print("CLOSE") end
   it("close() in message k delivers nothing after it; the close handshake completes", function()
     local res = run(20, closing)
     H.assert_exit(res, 0)
-    local got = {}
-    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    local got = messages_and_errors(res)
     assert.same(msgs(1, 4), got)
     assert.equal("CLOSE", res.lines[#res.lines])
   end)
@@ -138,8 +143,7 @@ c.onClose = function() print("CLOSE") end
     -- no reply is awaited for 5 s (closeTimeout) and no TIMEOUT error: the engine reads on
     local res = run(20, closing, frame(8, "\x03\xe8"))
     H.assert_exit(res, 0)
-    local got = {}
-    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    local got = messages_and_errors(res)
     assert.same(msgs(1, 4), got)
     assert.equal("CLOSE", res.lines[#res.lines])
   end)
@@ -158,8 +162,7 @@ end
 c.onError = function(_, code, m) print("ERROR " .. code .. " " .. m) end
 ]==], table.concat(t))
     H.assert_exit(res, 0)
-    local got = {}
-    for _, l in ipairs(res.lines) do if l:match("^MSG") or l:match("^ERROR") then got[#got + 1] = l end end
+    local got = messages_and_errors(res)
     assert.same(msgs(1, 6), got)
   end)
 
