@@ -35,6 +35,21 @@ local function parse(path)
   return samples, types
 end
 
+-- Waits until the file parses with every sample of `want` at its value; returns whether it
+-- did, and the last samples read.
+local function file_shows(path, want)
+  local s
+  local ok = H.run_until(function()
+    local f = io.open(path)
+    if not f then return false end
+    f:close()
+    s = parse(path)
+    for k, v in pairs(want) do if s[k] ~= v then return false end end
+    return true
+  end, 10 * H.slow)
+  return ok, s
+end
+
 -- Three connections (two named "bots"), five echoed messages each and at least one
 -- keepalive pong, then each closes; the named histogram holds 1..10000 ms.
 local SCRIPT = [[
@@ -113,14 +128,7 @@ c.onWebSocketConnect = function() print("OPEN") end
 c:connect()
 ]], { p.url }, { options = { "--metrics", file, "--metrics-interval", "0.05" } })
     proc:wait_line("^OPEN$", 10 * H.slow)
-    local s
-    H.run_until(function()
-      local f = io.open(file)
-      if not f then return false end
-      f:close()
-      s = parse(file)
-      return s["moonwire_connections{name=feed}"] == 1
-    end, 10 * H.slow)
+    local _, s = file_shows(file, { ["moonwire_connections{name=feed}"] = 1 })
     assert.equal(1, s["moonwire_connections{}"])
     assert.equal(1, s["moonwire_connects_total{name=feed}"])
     proc:kill("sigterm")
@@ -157,28 +165,17 @@ mw.Worker.runAll()
     done(0, 1)
     done(1, 1)
     local pid1 = proc:grep("^DONE 1 ")[1]:match("(%d+)$")
-    local s
-    local function file_shows(want)
-      return H.run_until(function()
-        local f = io.open(file)
-        if not f then return false end
-        f:close()
-        s = parse(file)
-        for k, v in pairs(want) do if s[k] ~= v then return false end end
-        return true
-      end, 10 * H.slow)
-    end
     -- both workers in one file: 3 + 5 messages, two open connections, each name its series
-    assert.is_true(file_shows { ["moonwire_messages_received_total{}"] = 8, ["moonwire_connections{}"] = 2 },
-      "the file while both run")
+    local ok, s = file_shows(file, { ["moonwire_messages_received_total{}"] = 8, ["moonwire_connections{}"] = 2 })
+    assert.is_true(ok, "the file while both run")
     assert.equal(3, s["moonwire_messages_received_total{name=w0}"])
     assert.equal(5, s["moonwire_messages_sent_total{name=w1}"])
     assert.equal(2, s["moonwire_connects_total{}"])
     -- worker 1 killed and restarted: its first life's counts stay, its open connection does not
     require("luv").kill(tonumber(pid1), "sigkill")
     done(1, 2)
-    assert.is_true(file_shows { ["moonwire_messages_received_total{}"] = 13, ["moonwire_connects_total{}"] = 3,
-      ["moonwire_connections{}"] = 2 }, "the file after the restart")
+    assert.is_true((file_shows(file, { ["moonwire_messages_received_total{}"] = 13, ["moonwire_connects_total{}"] = 3,
+      ["moonwire_connections{}"] = 2 })), "the file after the restart")
     proc:kill("sigterm")
     local res = H.result(proc, 20)
     assert.equal(1, res.code, H.describe(res))   -- a worker failed (the kill)

@@ -344,15 +344,21 @@ static void write_file(mw_rt *rt)
 
 /* ---- the parent of worker processes: the sum of theirs ---- */
 
+/* Decode a worker's blob into t: 0, or -1 (said) when it is malformed. */
+static int decode_worker(mw_metrics *t, const unsigned char *p, size_t n)
+{
+    if (mw_metrics_decode(t, p, n) == 0) return 0;
+    fprintf(stderr, "moonwire: --metrics: a worker's totals were malformed; left out\n");
+    return -1;
+}
+
 /* An ended worker's counters count on; its gauges (open connections, RTT) do not. */
 static void parent_retire(void *ud, const unsigned char *p, size_t n)
 {
     l_metrics *lm = ud;
     mw_metrics t;
     if (mw_metrics_init(&t) != 0) return;
-    if (mw_metrics_decode(&t, p, n) != 0) {
-        fprintf(stderr, "moonwire: --metrics: a worker's totals were malformed; left out\n");
-    } else {
+    if (decode_worker(&t, p, n) == 0) {
         for (int i = 0; i < t.nseries; i++) { t.series[i].conns = 0; t.series[i].rtt = 0; }
         mw_metrics_merge(&lm->ended, &t);
     }
@@ -366,10 +372,7 @@ static void parent_tick(void *ud, const unsigned char *const *p, const size_t *n
     mw_metrics_clear(&lm->snap);
     if (mw_metrics_merge(&lm->snap, &lm->ended) != 0 || mw_metrics_init(&t) != 0) return;
     for (int i = 0; i < count; i++) {
-        if (mw_metrics_decode(&t, p[i], n[i]) != 0)
-            fprintf(stderr, "moonwire: --metrics: a worker's totals were malformed; left out\n");
-        else
-            mw_metrics_merge(&lm->snap, &t);
+        if (decode_worker(&t, p[i], n[i]) == 0) mw_metrics_merge(&lm->snap, &t);
     }
     mw_metrics_free(&t);
     render_to_file(&lm->snap);
