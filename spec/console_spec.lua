@@ -116,7 +116,7 @@ describe("moonwire --console and moonwire attach", function()
     assert.truthy(a:stdout_text():find("\n" .. string.rep("p", 3 * 1024 * 1024) .. "\n", 1, true))
     assert.truthy(a:stdout_text():find("\n" .. string.rep("r", 1024 * 1024 - 80) .. "\n... (1048657 bytes cut: the console sends at most 1 MiB)", 1, true))
     -- the chunk's print went to the attacher, the bot's callbacks print on its own stdout
-    b:wait_line("^[%u ]+ from the console$", 10)   -- echoed before or after the swap
+    b:wait_line("^%u[%a ]* from the console$", 10)   -- echoed before (BOT got) or after (SWAPPED) the swap
     b:wait_line("^SWAPPED again$", 10)
     assert.same({}, b:grep("to the attacher"))
     assert.same({}, b:grep("written"))
