@@ -1,5 +1,5 @@
 /* ws_utf8: a byte-class DFA over RFC 3629's table of well-formed sequences,
- * with an 8-bytes-at-a-time ASCII fast path. Knows nothing of frames. */
+ * with an ASCII fast path of 32 then 8 bytes a step. Knows nothing of frames. */
 #include "ws_utf8.h"
 #include <string.h>
 
@@ -43,7 +43,17 @@ size_t ws_utf8_feed(uint8_t *state, const void *p, size_t n)
     if (st == WS_UTF8_REJECT) return 0;
     while (i < n) {
         if (st == WS_UTF8_ACCEPT) {
-            /* ASCII runs dominate real text: test 8 bytes per step. */
+            /* ASCII runs dominate real text: test 32 bytes per step (four
+             * independent loads, one branch), then 8. */
+            while (n - i >= 32) {
+                uint64_t a, b, c, d;
+                memcpy(&a, s + i, 8);
+                memcpy(&b, s + i + 8, 8);
+                memcpy(&c, s + i + 16, 8);
+                memcpy(&d, s + i + 24, 8);
+                if ((a | b | c | d) & 0x8080808080808080ull) break;
+                i += 32;
+            }
             while (n - i >= 8) {
                 uint64_t w;
                 memcpy(&w, s + i, 8);
