@@ -294,7 +294,7 @@ int mw_workers_run(int count, mw_loop *loop, int *status)
         if (next_tick > 0 && (due == 0 || next_tick < due)) due = next_tick;
         int timeout = -1;
         if (due > 0) timeout = due <= now ? 0 : (int)((due - now) * 1000) + 1;
-        int np = 0;
+        nfds_t np = 0;
         if (g_sigfd >= 0) { pf[np].fd = g_sigfd; pf[np].events = POLLIN; who[np++] = -1; }
         for (int i = 0; i < count; i++)
             if (w[i].pipe_rd >= 0) { pf[np].fd = w[i].pipe_rd; pf[np].events = POLLIN; who[np++] = i; }
@@ -305,9 +305,9 @@ int mw_workers_run(int count, mw_loop *loop, int *status)
                 if (w[i].pid == pid) failed |= ended(&w[i], i, ws, stopping);
             continue;
         }
-        for (int k = 0; k < np; k++) pf[k].revents = 0;
-        if (poll(pf, (nfds_t)np, timeout) < 0 && errno != EINTR) continue;
-        for (int k = 0; k < np; k++)
+        for (nfds_t k = 0; k < np; k++) pf[k].revents = 0;
+        if (poll(pf, np, timeout) < 0 && errno != EINTR) continue;
+        for (nfds_t k = 0; k < np; k++)
             if (who[k] >= 0 && pf[k].revents) read_pipe(&w[who[k]], who[k]);
         if (next_tick > 0 && mw_monotonic() >= next_tick) {
             tick(w, count);

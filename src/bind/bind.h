@@ -60,6 +60,7 @@ typedef struct l_rxq {
 /* A connection userdata: one for the connection's whole life, reloads
  * included (a reload's matching declaration returns the same userdata). */
 struct l_conn {
+    const l_conn *self;     /* its own address: check_conn's proof that a userdata is one */
     struct mw_conn *c;
     struct mw_rt *rt;
     int ref;                /* registry anchor while the connection is active */

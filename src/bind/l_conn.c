@@ -110,19 +110,24 @@ static void push_kind(lua_State *L, const mw_rt *rt, int kind)
 
 /* ---- the receive queue ---- */
 
-static void rxq_push(l_conn *lc, const char *p, size_t n, int kind)
+/* Queue a message: 1 when that ran Lua (the waiting coroutine's hook, which
+ * may change the connection's callbacks), else 0. */
+static int rxq_push(l_conn *lc, const char *p, size_t n, int kind)
 {
     l_rxq *q = &lc->rxq;
-    unsigned char h[5] = { (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
-                           (unsigned char)n, (unsigned char)kind };
-    if (n > 0xffffffffu || mw_buf_append(&q->buf, h, 5) || mw_buf_append(&q->buf, p, n)) {
+    unsigned char *h = n <= 0xffffffffu ? (unsigned char *)mw_buf_reserve(&q->buf, n + 5) : NULL;
+    if (!h) {
         /* nothing else to do in an event: say so, and stop reading (what is
          * not read is not lost) */
         fprintf(stderr, "moonwire: receive %s: out of memory queueing a message; reading paused\n", mw_conn_url(lc->c));
         q->paused = 1;
         mw_conn_pause(lc->c);
-        return;
+        return 0;
     }
+    h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16), h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)n, h[4] = (unsigned char)kind;
+    if (n) memcpy(h + 5, p, n);
+    mw_buf_commit(&q->buf, n + 5);
     q->count++;
     q->bytes += n;
     if (!q->paused && (q->count >= q->max_count || q->bytes >= q->max_bytes)) {
@@ -133,8 +138,9 @@ static void rxq_push(l_conn *lc, const char *p, size_t n, int kind)
     if (q->waiting) {
         /* once per wait: the coroutine takes the rest from the queue when it runs */
         q->waiting = 0;
-        if (push_hook(lc, "msg")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+        if (push_hook(lc, "msg")) { mw_rt_call(lc->rt, 2, 0, "coroutine"); return 1; }
     }
+    return 0;
 }
 
 /* Push the oldest queued message (data, kind); 0 when there is none. */
@@ -230,10 +236,14 @@ static size_t ev_messages(void *ud, const mw_msg *v, size_t n)
     l_batch b = { lc, v, n, 0, mw_conn_session(lc->c), 0 };
     while (b.i < n) {
         if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
-            /* no callback (now): as ev_message does, without its second lookup */
-            if (lc->rxq.on) rxq_push(lc, v[b.i].p, v[b.i].n, v[b.i].kind);
-            b.i++;
-            if (mw_conn_delivery_stopped(lc->c, b.session)) break;
+            /* no callback (now): to the receive queue, as ev_message does;
+             * looked up again only once Lua has run (the waiter's hook) */
+            int ran = 0;
+            while (b.i < n && !ran) {
+                ran = lc->rxq.on && rxq_push(lc, v[b.i].p, v[b.i].n, v[b.i].kind);
+                b.i++;
+                if (mw_conn_delivery_stopped(lc->c, b.session)) return b.i;
+            }
             continue;
         }
         lua_pop(L, 2);
@@ -390,6 +400,7 @@ static l_conn *push_new(lua_State *L, mw_rt *rt, const char *url)
 {
     l_conn *lc = lua_newuserdatauv(L, sizeof *lc, 1);
     memset(lc, 0, sizeof *lc);
+    lc->self = lc;
     lc->rt = rt;
     lc->ref = LUA_NOREF;
     luaL_setmetatable(L, MW_CONN_MT);
@@ -842,8 +853,6 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushliteral(L, "binary");
     rt->s_binary = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, MW_CONN_MT);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &l_conn_mt_key);
     luaL_newlib(L, methods);
     lua_pushvalue(L, -1);
     lua_setfield(L, -4, "connMethods"); /* the Lua side adds pipe() here */

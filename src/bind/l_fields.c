@@ -77,8 +77,6 @@ static enum prop find_prop(const char *k)
     return P_NONE;
 }
 
-const char l_conn_mt_key = 0;
-
 int l_conn_index(lua_State *L)
 {
     /* methods first (upvalue 1): this __index belongs to the connections'

@@ -8,23 +8,16 @@
 #define MW_WS_BLOB "\x81"
 #define MW_WS_ARRAYBUFFER "\x82"
 
-/* The connection metatable, under this key's address in the registry too:
- * a lookup by pointer, where luaL_checkudata's by name costs a strcmp in
- * Lua's string cache on every method call. */
-extern const char l_conn_mt_key;
-
+/* A connection userdata, else the standard error. Checked by its size and
+ * the address it holds of itself (set by its constructor alone: a script
+ * cannot write a userdata's bytes): two API calls on the path of every
+ * method call, where comparing metatables takes four and luaL_checkudata's
+ * lookup by name a strcmp in Lua's string cache. */
 static inline l_conn *check_conn(lua_State *L, int i)
 {
     l_conn *lc = lua_touserdata(L, i);
-    if (lc && lua_getmetatable(L, i)) {
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &l_conn_mt_key);
-        int ok = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-        if (!ok) lc = NULL;
-    } else {
-        lc = NULL;
-    }
-    if (!lc) lc = luaL_checkudata(L, i, MW_CONN_MT);   /* raises: the standard message */
+    if (!lc || lua_rawlen(L, i) != sizeof *lc || lc->self != lc)
+        lc = luaL_checkudata(L, i, MW_CONN_MT);   /* raises: the standard message */
     /* only a finalizer that resurrects a collected connection can see this */
     if (!lc->c) luaL_error(L, "AsyncTcpConnection used after it was garbage-collected");
     return lc;
