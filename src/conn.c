@@ -25,6 +25,8 @@ static void deadline_cb(mw_timer *t, void *ud);
 static void reconnect_cb(mw_timer *t, void *ud);
 static void net_done(mw_net *n, int err, const char *msg);
 static void trim_cb(mw_timer *t, void *ud);
+static int can_flush(mw_conn *c);
+static void flush(mw_conn *c);
 static void go_home(mw_conn *c);
 static void shut_io(mw_conn *c);
 
@@ -594,40 +596,37 @@ static void trim_cb(mw_timer *t, void *ud)
     if (c->in.cap || c->out.cap > SHRINK_KEEP) trim_later(c);
 }
 
-static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
+/* One read into c->in and the protocol's look at it: the bytes read,
+ * MW_IO_AGAIN, 0 at the end of input, an MW_IO_* error, or READ_FAILED once
+ * the connection has failed (out of memory). */
+#define READ_FAILED (-1000)
+static long read_once(mw_conn *c)
 {
-    (void)ev; (void)revents;
-    mw_conn *c = container_of(w, mw_conn, rio);
-    unsigned gen = c->gen;
-    long n;
-    /* A TLS transport may hold decrypted bytes once the socket is drained:
-     * read on while it has some and input is still wanted (rio active: not
-     * paused, not torn down by a callback). */
-    do {
-        mw_buf own;
-        int borrowed = 0;
-        if (c->in.len == 0 && c->in.cap <= READ_CHUNK && !c->loop->scratch_busy) {
-            /* Nothing pending here: read into the loop's block, so a read
-             * whose messages are all consumed allocates nothing. */
-            own = c->in;
-            c->in = c->loop->scratch;
-            c->in.off = c->in.len = 0;
-            c->loop->scratch_busy = borrowed = 1;
-        }
-        char *p = mw_buf_reserve(&c->in, READ_CHUNK);
-        n = p ? conn_input(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
-        if (n > 0) {
-            mw_buf_commit(&c->in, (size_t)n);
-            c->bytes_read += (uint64_t)n;
-            process_input(c);
-        }
-        if (borrowed && return_scratch(c, &own) != 0) p = NULL;
-        if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return; }
-        if (n <= 0) break;
-        if (c->gen != gen) return;
-        if (c->in.len == 0 && c->in.cap) trim_later(c);
-    } while (ev_is_active(&c->rio) && conn_pending(c));
-    if (n > 0 || n == MW_IO_AGAIN) return;
+    mw_buf own;
+    int borrowed = 0;
+    if (c->in.len == 0 && c->in.cap <= READ_CHUNK && !c->loop->scratch_busy) {
+        /* Nothing pending here: read into the loop's block, so a read
+         * whose messages are all consumed allocates nothing. */
+        own = c->in;
+        c->in = c->loop->scratch;
+        c->in.off = c->in.len = 0;
+        c->loop->scratch_busy = borrowed = 1;
+    }
+    char *p = mw_buf_reserve(&c->in, READ_CHUNK);
+    long n = p ? conn_input(c, p, c->in.cap - c->in.off - c->in.len) : MW_IO_ERROR;
+    if (n > 0) {
+        mw_buf_commit(&c->in, (size_t)n);
+        c->bytes_read += (uint64_t)n;
+        process_input(c);
+    }
+    if (borrowed && return_scratch(c, &own) != 0) p = NULL;
+    if (!p) { mw_conn_fail(c, MW_E_READ_FAIL, "read %s: out of memory", c->url_str); return READ_FAILED; }
+    return n;
+}
+
+/* What a read that got no bytes (n <= 0, not MW_IO_AGAIN) means. */
+static void read_ended(mw_conn *c, unsigned gen, long n)
+{
     if (n == 0) {
         int code = c->proto->eof ? c->proto->eof(c) : 0;
         if (c->gen != gen) return;
@@ -638,6 +637,52 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
     char e[128];
     mw_net_errno_text(errno, e, sizeof e);
     mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
+}
+
+static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev; (void)revents;
+    mw_conn *c = container_of(w, mw_conn, rio);
+    unsigned gen = c->gen;
+    long n;
+    /* A TLS transport may hold decrypted bytes once the socket is drained:
+     * read on while it has some and input is still wanted (rio active: not
+     * paused, not torn down by a callback). */
+    do {
+        n = read_once(c);
+        if (n == READ_FAILED) return;
+        if (n <= 0) break;
+        if (c->gen != gen) return;
+        if (c->in.len == 0 && c->in.cap) trim_later(c);
+    } while (ev_is_active(&c->rio) && conn_pending(c));
+    if (n > 0 || n == MW_IO_AGAIN) return;
+    read_ended(c, gen, n);
+}
+
+/* After a write, the answer may be in already: a peer on the same core runs
+ * while we are in send(), and a read now finds its reply without a poll
+ * (epoll_wait) and a loop pass in between. A request-reply exchange then
+ * costs two system calls a round trip, as a blocking client's does. A read
+ * that finds nothing (the peer is elsewhere, or sends no reply) turns this
+ * off for the next SPEC_BACKOFF writes; SPEC_BUDGET exchanges at most per
+ * pass, so timers and other connections wait no longer than that. */
+#define SPEC_BUDGET 16
+#define SPEC_BACKOFF 64
+static void read_after_write(mw_conn *c, unsigned gen)
+{
+    if (c->spec_skip) { c->spec_skip--; return; }
+    for (int i = 0; i < SPEC_BUDGET; i++) {
+        if (c->out.len || !ev_is_active(&c->rio) || c->status != MW_ST_ESTABLISHED) return;
+        long n = read_once(c);
+        if (n == READ_FAILED || c->gen != gen) return;
+        if (n == MW_IO_AGAIN) { c->spec_skip = SPEC_BACKOFF; return; }
+        if (n <= 0) { read_ended(c, gen, n); return; }
+        if (c->in.len == 0 && c->in.cap) trim_later(c);
+        if (!c->out.len || !can_flush(c)) return;   /* no answer to that: nothing to wait for */
+        ev_now_update(c->loop->ev);   /* timers set by those callbacks count from now */
+        flush(c);
+        if (c->gen != gen) return;
+    }
 }
 
 int mw_conn_interrupted(const mw_conn *c, unsigned gen)
@@ -881,7 +926,10 @@ static void conn_task(mw_task *t)
         if (!c->paused) process_input(c);
         if (c->gen != gen) return;
     }
-    if (c->out.len && can_flush(c)) flush(c);
+    if (c->out.len && can_flush(c)) {
+        flush(c);
+        if (c->gen == gen) read_after_write(c, gen);
+    }
 }
 
 /* ---- addresses ---- */

@@ -171,6 +171,7 @@ struct mw_conn {
     mw_buf in, out;
     mw_task task;
     unsigned pending;          /* MW_PEND_* */
+    unsigned spec_skip;        /* writes left before read_after_write tries again */
     int nerr;
     mw_err_ev *errs, **errs_tail;  /* queued on_error events, oldest first */
     mw_timer trim;             /* gives back buffers a burst grew, once idle */
