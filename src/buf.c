@@ -8,10 +8,8 @@ void mw_buf_init(mw_buf *b) { b->data = NULL; b->off = b->len = b->cap = 0; }
 
 void mw_buf_free(mw_buf *b) { free(b->data); mw_buf_init(b); }
 
-char *mw_buf_reserve(mw_buf *b, size_t extra)
+char *mw_buf_reserve_slow(mw_buf *b, size_t extra)
 {
-    if (b->cap - b->off - b->len >= extra)
-        return b->data + b->off + b->len;
     /* Compact first: a consumed front is free space. */
     if (b->off && b->cap - b->len >= extra) {
         memmove(b->data, b->data + b->off, b->len);
@@ -35,8 +33,6 @@ char *mw_buf_reserve(mw_buf *b, size_t extra)
     return b->data + b->len;
 }
 
-void mw_buf_commit(mw_buf *b, size_t n) { b->len += n; }
-
 int mw_buf_append(mw_buf *b, const void *p, size_t n)
 {
     if (!n) return 0;
@@ -45,13 +41,6 @@ int mw_buf_append(mw_buf *b, const void *p, size_t n)
     memcpy(dst, p, n);
     b->len += n;
     return 0;
-}
-
-void mw_buf_consume(mw_buf *b, size_t n)
-{
-    if (n >= b->len) { b->off = 0; b->len = 0; return; }
-    b->off += n;
-    b->len -= n;
 }
 
 void mw_buf_clear(mw_buf *b) { b->off = 0; b->len = 0; }

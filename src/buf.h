@@ -19,14 +19,25 @@ typedef struct mw_buf {
 void mw_buf_init(mw_buf *b);
 void mw_buf_free(mw_buf *b);
 /* Ensure room for `extra` more bytes after the content. Returns a pointer to
- * the free space, or NULL on allocation failure (buffer unchanged). */
-char *mw_buf_reserve(mw_buf *b, size_t extra);
+ * the free space, or NULL on allocation failure (buffer unchanged). The
+ * check that there is room already is inline: it runs per message. */
+char *mw_buf_reserve_slow(mw_buf *b, size_t extra);
+static inline char *mw_buf_reserve(mw_buf *b, size_t extra)
+{
+    if (b->cap - b->off - b->len >= extra) return b->data + b->off + b->len;
+    return mw_buf_reserve_slow(b, extra);
+}
 /* Mark `n` bytes written into the space returned by mw_buf_reserve. */
-void mw_buf_commit(mw_buf *b, size_t n);
+static inline void mw_buf_commit(mw_buf *b, size_t n) { b->len += n; }
 /* Append bytes. Returns 0, or -1 on allocation failure (buffer unchanged). */
 int mw_buf_append(mw_buf *b, const void *p, size_t n);
 /* Drop n bytes from the front (n <= len). */
-void mw_buf_consume(mw_buf *b, size_t n);
+static inline void mw_buf_consume(mw_buf *b, size_t n)
+{
+    if (n >= b->len) { b->off = 0; b->len = 0; return; }
+    b->off += n;
+    b->len -= n;
+}
 /* Empty the buffer, keeping its allocation. */
 void mw_buf_clear(mw_buf *b);
 /* Release the allocation if it is larger than `keep` bytes and empty;

@@ -178,6 +178,20 @@ struct mw_conn *l_conn_new_c(lua_State *L, struct mw_rt *rt, l_conn *lc, const c
 /* Push lc's userdata and return 1, or return 0 (nothing pushed) when it is
  * unreachable (being collected). */
 int l_conn_push(lua_State *L, l_conn *lc);
+/* l_fields.c: lc's field name (ref: a registry reference to the name's string, or 0),
+ * pushed with the connection under it as fn, conn, when it is a function; 0
+ * (nothing pushed) otherwise. */
+int l_conn_push_cb_at(l_conn *lc, const char *name, int ref);
+/* The coroutine layer's hook and the event's name, pushed; 0 without one. */
+int l_conn_push_hook(l_conn *lc, const char *event);
+/* The function at index 1 into the registry slot *ref (the old one let go). */
+int l_set_fn_ref(lua_State *L, int *ref);
+/* l_recv.c: the message events, conn:receive(), and core's rx* functions. */
+struct mw_msg;
+void l_conn_ev_message(void *ud, const char *p, size_t n, int kind);
+size_t l_conn_ev_messages(void *ud, const struct mw_msg *v, size_t n);
+int l_conn_receive(lua_State *L);
+void l_recv_register(lua_State *L, mw_rt *rt);
 /* l_typo.c */
 /* Push "src:line: " of the nearest Lua function with a line from stack
  * level `level` up (the script's assignment, or its AsyncTcpConnection.new

@@ -65,103 +65,9 @@ static void anchor(lua_State *L, int i, l_conn *lc)
     }
 }
 
-/* Push the script's callback `name` and the connection; 0 when none. */
-static int push_cb_at(l_conn *lc, const char *name, int ref)
-{
-    lua_State *L = lc->rt->L;
-    if (lc->ref == LUA_NOREF) return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
-    /* raw, outside any protected call: debug.setmetatable can give the
-     * field table an __index that raises (as cheap as lua_getfield) */
-    lua_getiuservalue(L, -1, 1);
-    if (ref) lua_rawgeti(L, LUA_REGISTRYINDEX, ref); else lua_pushstring(L, name);
-    if (lua_rawget(L, -2) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
-    /* ud uv fn -> fn ud, by copies (no rotation: this runs per message) */
-    lua_copy(L, -1, -3);
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
-    lua_replace(L, -2);
-    return 1;
-}
-
-static int push_cb(l_conn *lc, const char *name) { return push_cb_at(lc, name, 0); }
+static int push_cb(l_conn *lc, const char *name) { return l_conn_push_cb_at(lc, name, 0); }
 
 /* ---- events ---- */
-
-/* The coroutine layer's hook (lua/moonwire/co.lua), a hidden field set on a
- * connection that a coroutine waits on: hook(conn, event, a, b) after the
- * script's own callback; for messages only when there is no onMessage. */
-#define CO_HOOK "\1co"
-
-static int push_hook(l_conn *lc, const char *event)
-{
-    if (!push_cb(lc, CO_HOOK)) return 0;
-    lua_pushstring(lc->rt->L, event);
-    return 1;
-}
-
-/* A message's kind as its callback and receive() give it: "text", "binary", nil. */
-static void push_kind(lua_State *L, const mw_rt *rt, int kind)
-{
-    if (kind == MW_KIND_TEXT) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_text);
-    else if (kind == MW_KIND_BINARY) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_binary);
-    else lua_pushnil(L);
-}
-
-/* ---- the receive queue ---- */
-
-/* Queue a message: 1 when that ran Lua (the waiting coroutine's hook, which
- * may change the connection's callbacks), else 0. */
-static int rxq_push(l_conn *lc, const char *p, size_t n, int kind)
-{
-    l_rxq *q = &lc->rxq;
-    unsigned char *h = n <= 0xffffffffu ? (unsigned char *)mw_buf_reserve(&q->buf, n + 5) : NULL;
-    if (!h) {
-        /* nothing else to do in an event: say so, and stop reading (what is
-         * not read is not lost) */
-        fprintf(stderr, "moonwire: receive %s: out of memory queueing a message; reading paused\n", mw_conn_url(lc->c));
-        q->paused = 1;
-        mw_conn_pause(lc->c);
-        return 0;
-    }
-    h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16), h[2] = (unsigned char)(n >> 8);
-    h[3] = (unsigned char)n, h[4] = (unsigned char)kind;
-    if (n) memcpy(h + 5, p, n);
-    mw_buf_commit(&q->buf, n + 5);
-    q->count++;
-    q->bytes += n;
-    if (!q->paused && (q->count >= q->max_count || q->bytes >= q->max_bytes)) {
-        /* backpressure: the kernel holds the rest, nothing is dropped */
-        q->paused = 1;
-        mw_conn_pause(lc->c);
-    }
-    if (q->waiting) {
-        /* once per wait: the coroutine takes the rest from the queue when it runs */
-        q->waiting = 0;
-        if (push_hook(lc, "msg")) { mw_rt_call(lc->rt, 2, 0, "coroutine"); return 1; }
-    }
-    return 0;
-}
-
-/* Push the oldest queued message (data, kind); 0 when there is none. */
-static int rxq_pop(lua_State *L, l_conn *lc)
-{
-    l_rxq *q = &lc->rxq;
-    if (!q->count) return 0;
-    const unsigned char *h = (const unsigned char *)mw_buf_head(&q->buf);
-    size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    int kind = h[4];
-    lua_pushlstring(L, (const char *)h + 5, n);
-    push_kind(L, lc->rt, kind);
-    mw_buf_consume(&q->buf, n + 5);
-    q->count--;
-    q->bytes -= n;
-    if (q->paused && q->count <= q->max_count / 2 && q->bytes <= q->max_bytes / 2) {
-        q->paused = 0;
-        mw_conn_resume(lc->c);
-    }
-    return 1;
-}
 
 static void ev_connect(void *ud)
 {
@@ -171,91 +77,8 @@ static void ev_connect(void *ud)
     if (push_cb(lc, "onConnect")) mw_rt_call(lc->rt, 1, 0, "onConnect");
     int s = mw_conn_current_scheme(lc->c);
     /* a WebSocket is open once its handshake is done (ev_ws_connect) */
-    if (s != MW_SCHEME_WS && s != MW_SCHEME_WSS && mw_conn_status(lc->c) == MW_ST_ESTABLISHED && push_hook(lc, "open"))
+    if (s != MW_SCHEME_WS && s != MW_SCHEME_WSS && mw_conn_status(lc->c) == MW_ST_ESTABLISHED && l_conn_push_hook(lc, "open"))
         mw_rt_call(lc->rt, 2, 0, "coroutine");
-}
-
-static void ev_message(void *ud, const char *p, size_t n, int kind)
-{
-    l_conn *lc = ud;
-    lua_State *L = lc->rt->L;
-    if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
-        /* no callback: the queue conn:receive() reads, when a coroutine uses it */
-        if (lc->rxq.on) rxq_push(lc, p, n, kind);
-        return;
-    }
-    lua_pushlstring(L, p, n);
-    push_kind(L, lc->rt, kind);
-    mw_rt_call(lc->rt, 3, 0, "onMessage");
-}
-
-/* The messages of one read, delivered in one protected call (batch_run)
- * instead of one per message; a callback's error ends that call and the
- * next one goes on from the message after it. */
-typedef struct l_batch {
-    l_conn *lc;
-    const mw_msg *v;
-    size_t n, i;      /* i: the next message to deliver */
-    unsigned session;
-    int stop;         /* delivery stopped: interrupted, or no onMessage now */
-} l_batch;
-
-/* batch_run(b): onMessage(conn, data, kind) for b->v[b->i..n), the
- * callback read from the connection's fields before each message (a callback
- * that replaces onMessage, or a reload, takes effect at the next one), the
- * connection and its fields looked up once per call. */
-static int batch_run(lua_State *L)
-{
-    l_batch *b = lua_touserdata(L, 1);
-    l_conn *lc = b->lc;
-    const mw_rt *rt = lc->rt;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);   /* 2: the connection */
-    lua_getiuservalue(L, 2, 1);                    /* 3: its fields */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->s_onmessage); /* 4: "onMessage" */
-    while (b->i < b->n) {
-        const mw_msg *m = &b->v[b->i];
-        lua_pushvalue(L, 4);
-        if (lua_rawget(L, 3) != LUA_TFUNCTION) { b->stop = 1; return 0; } /* ev_messages goes on */
-        b->i++;   /* taken, whatever happens below */
-        lua_pushvalue(L, 2);
-        lua_pushlstring(L, m->p, m->n);
-        push_kind(L, rt, m->kind);
-        lua_call(L, 3, 0);
-        if (mw_conn_delivery_stopped(lc->c, b->session) || lc->ref == LUA_NOREF) {
-            b->stop = 1;
-            return 0;
-        }
-    }
-    return 0;
-}
-
-static size_t ev_messages(void *ud, const mw_msg *v, size_t n)
-{
-    l_conn *lc = ud;
-    lua_State *L = lc->rt->L;
-    l_batch b = { lc, v, n, 0, mw_conn_session(lc->c), 0 };
-    while (b.i < n) {
-        if (!push_cb_at(lc, "onMessage", lc->rt->s_onmessage)) {
-            /* no callback (now): to the receive queue, as ev_message does;
-             * looked up again only once Lua has run (the waiter's hook) */
-            int ran = 0;
-            while (b.i < n && !ran) {
-                ran = lc->rxq.on && rxq_push(lc, v[b.i].p, v[b.i].n, v[b.i].kind);
-                b.i++;
-                if (mw_conn_delivery_stopped(lc->c, b.session)) return b.i;
-            }
-            continue;
-        }
-        lua_pop(L, 2);
-        b.stop = 0;
-        lua_pushcfunction(L, batch_run);
-        lua_pushlightuserdata(L, &b);
-        mw_rt_call(lc->rt, 1, 0, "onMessage");
-        /* stopped, or a callback failed (reported): go on after it unless
-         * it also interrupted the connection */
-        if (mw_conn_delivery_stopped(lc->c, b.session) || lc->ref == LUA_NOREF) break;
-    }
-    return b.i;
 }
 
 static void ev_error(void *ud, int code, const char *msg)
@@ -264,7 +87,7 @@ static void ev_error(void *ud, int code, const char *msg)
     lua_State *L = lc->rt->L;
     l_retry_error(lc, code, msg);
     int told = 0;
-    if (push_hook(lc, "err")) {
+    if (l_conn_push_hook(lc, "err")) {
         /* a coroutine waiting on it gets the error as its result (told: 1) */
         lua_pushinteger(L, code);
         lua_pushstring(L, msg);
@@ -291,7 +114,7 @@ static void ev_close(void *ud)
     if (self) plan = l_retry_plan(lc, self, &delay);   /* a stop says why before onClose */
     if (push_cb(lc, "onClose")) mw_rt_call(lc->rt, 1, 0, "onClose");
     if (plan > 0) l_retry_schedule(lc, self, delay);
-    if (push_hook(lc, "close")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+    if (l_conn_push_hook(lc, "close")) mw_rt_call(lc->rt, 2, 0, "coroutine");
     lua_settop(L, top);
     sync_anchor(lc);
 }
@@ -307,7 +130,7 @@ static void ev_buffer_drain(void *ud)
 {
     l_conn *lc = ud;
     ev_simple(ud, "onBufferDrain");
-    if (push_hook(lc, "drain")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+    if (l_conn_push_hook(lc, "drain")) mw_rt_call(lc->rt, 2, 0, "coroutine");
 }
 
 static void ev_ws_connect(void *ud, const char *head, size_t n)
@@ -318,7 +141,7 @@ static void ev_ws_connect(void *ud, const char *head, size_t n)
         lua_pushlstring(lc->rt->L, head, n);
         mw_rt_call(lc->rt, 2, 0, "onWebSocketConnect");
     }
-    if (mw_conn_status(lc->c) == MW_ST_ESTABLISHED && push_hook(lc, "open")) mw_rt_call(lc->rt, 2, 0, "coroutine");
+    if (mw_conn_status(lc->c) == MW_ST_ESTABLISHED && l_conn_push_hook(lc, "open")) mw_rt_call(lc->rt, 2, 0, "coroutine");
 }
 
 static void ev_ws_close(void *ud, int code, const char *reason, size_t n)
@@ -330,7 +153,7 @@ static void ev_ws_close(void *ud, int code, const char *reason, size_t n)
         lua_pushlstring(L, reason, n);
         mw_rt_call(lc->rt, 3, 0, "onWebSocketClose");
     }
-    if (push_hook(lc, "wsclose")) {
+    if (l_conn_push_hook(lc, "wsclose")) {
         lua_pushinteger(L, code);
         lua_pushlstring(L, reason, n);
         mw_rt_call(lc->rt, 4, 0, "coroutine");
@@ -358,7 +181,7 @@ static void ev_ws_pong(void *ud, const char *p, size_t n)
 }
 
 static const mw_conn_events events = {
-    .on_connect = ev_connect, .on_message = ev_message, .on_messages = ev_messages, .on_error = ev_error,
+    .on_connect = ev_connect, .on_message = l_conn_ev_message, .on_messages = l_conn_ev_messages, .on_error = ev_error,
     .on_close = ev_close, .on_buffer_full = ev_buffer_full, .on_buffer_drain = ev_buffer_drain,
 };
 
@@ -595,20 +418,10 @@ static int send_k(lua_State *L, int status, lua_KContext ctx)
 
 static int do_send(lua_State *L, int kind) { return do_send_ctx(L, kind); }
 
-/* The function at index 1 into the registry slot *ref (the old one let go). */
-static int set_fn_ref(lua_State *L, int *ref)
-{
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (*ref) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-    lua_settop(L, 1);
-    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
-}
-
 /* core.setSendWaiter(fn): co.lua's wait, fn(conn) -> waited */
 static int l_set_send_waiter(lua_State *L)
 {
-    return set_fn_ref(L, &((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->send_waiter);
+    return l_set_fn_ref(L, &((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->send_waiter);
 }
 
 static int m_send(lua_State *L) { return do_send(L, lua_toboolean(L, 3) ? MW_KIND_RAW : MW_KIND_NONE); }
@@ -704,62 +517,6 @@ static int m_cancel_reconnect(lua_State *L)
     return 0;
 }
 
-static int receive_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status; (void)ctx;
-    return lua_gettop(L);
-}
-
-/* conn:receive([timeout]): a queued message at once, in C (the per-message
- * path); otherwise co.lua's receive, which waits in the coroutine. */
-static int m_receive(lua_State *L)
-{
-    l_conn *lc = check_conn(L, 1);
-    /* what is queued came while there was no onMessage: it is receive's even
-     * if a callback was set since (the slow path refuses to wait then) */
-    if (lc->rxq.count && lua_isyieldable(L)) return rxq_pop(L, lc) ? 2 : 0;
-    lua_settop(L, 2);
-    if (!lc->rt->receiver) return luaL_error(L, "receive: moonwire.co is not loaded");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->rt->receiver);
-    lua_insert(L, 1);
-    lua_callk(L, 2, LUA_MULTRET, 0, receive_k);
-    return receive_k(L, LUA_OK, 0);
-}
-
-/* core.rxQueue(conn, max_messages, max_bytes): conn's messages without an
- * onMessage go to its receive queue from now on */
-static int l_rx_queue(lua_State *L)
-{
-    l_conn *lc = check_conn(L, 1);
-    lc->rxq.max_count = (size_t)luaL_checkinteger(L, 2);
-    lc->rxq.max_bytes = (size_t)luaL_checkinteger(L, 3);
-    lc->rxq.on = 1;
-    return 0;
-}
-
-/* core.rxWaiting(conn, on): a coroutine waits on conn (the hook hears "msg") */
-static int l_rx_waiting(lua_State *L)
-{
-    check_conn(L, 1)->rxq.waiting = lua_toboolean(L, 2);
-    return 0;
-}
-
-/* core.rxCount(conn): how many messages are queued */
-static int l_rx_count(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)check_conn(L, 1)->rxq.count);
-    return 1;
-}
-
-/* core.rxPop(conn): data, kind of the oldest queued message, or nothing */
-static int l_rx_pop(lua_State *L) { return rxq_pop(L, check_conn(L, 1)) ? 2 : 0; }
-
-/* core.setReceiver(fn): co.lua's receive that waits */
-static int l_set_receiver(lua_State *L)
-{
-    return set_fn_ref(L, &((mw_rt *)lua_touserdata(L, lua_upvalueindex(1)))->receiver);
-}
-
 /* conn:ping([data]): a WebSocket ping; true, or nil and why */
 static int m_ping(lua_State *L)
 {
@@ -833,7 +590,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
         {"getLocalPort", m_local_port}, {"isIpV4", m_is_v4}, {"isIpV6", m_is_v6},
         {"bufferFull", m_buffer_full}, {"getSendBufferQueueSize", m_send_queue},
         {"getRecvBufferQueueSize", m_recv_queue}, {"getStatus", m_status},
-        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {"receive", m_receive},
+        {"tlsInfo", m_tls_info}, {"ping", m_ping}, {"receive", l_conn_receive},
         {"stats", m_stats}, {NULL, NULL},
     };
     /* module table is on top */
@@ -884,11 +641,7 @@ void l_conn_register(lua_State *L, mw_rt *rt)
     lua_pushlightuserdata(L, rt);
     lua_pushcclosure(L, l_set_send_waiter, 1);
     lua_setfield(L, -2, "setSendWaiter");
-    lua_pushlightuserdata(L, rt);
-    lua_pushcclosure(L, l_set_receiver, 1);
-    lua_setfield(L, -2, "setReceiver");
-    static const luaL_Reg rx[] = { {"rxQueue", l_rx_queue}, {"rxWaiting", l_rx_waiting}, {"rxPop", l_rx_pop}, {"rxCount", l_rx_count}, {NULL, NULL} };
-    luaL_setfuncs(L, rx, 0);
+    l_recv_register(L, rt);
     lua_createtable(L, 0, 2); /* Workerman's Ws constants, as websocketType reads them */
     lua_pushstring(L, MW_WS_BLOB);
     lua_setfield(L, -2, "BINARY_TYPE_BLOB");

@@ -412,3 +412,46 @@ void l_conn_apply_headers(lua_State *L, l_conn *lc)
     if (mw_conn_set_headers(lc->c, h, n) != 0) luaL_error(L, "out of memory");
     lua_pop(L, 4);
 }
+
+/* ---- callbacks, as the events look them up ---- */
+
+/* Push the script's callback `name` and the connection; 0 when none. */
+int l_conn_push_cb_at(l_conn *lc, const char *name, int ref)
+{
+    lua_State *L = lc->rt->L;
+    if (lc->ref == LUA_NOREF) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+    /* raw, outside any protected call: debug.setmetatable can give the
+     * field table an __index that raises (as cheap as lua_getfield) */
+    lua_getiuservalue(L, -1, 1);
+    if (ref) lua_rawgeti(L, LUA_REGISTRYINDEX, ref); else lua_pushstring(L, name);
+    if (lua_rawget(L, -2) != LUA_TFUNCTION) { lua_pop(L, 3); return 0; }
+    /* ud uv fn -> fn ud, by copies (no rotation: this runs per message) */
+    lua_copy(L, -1, -3);
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
+    lua_replace(L, -2);
+    return 1;
+}
+
+/* The coroutine layer's hook (lua/moonwire/co.lua), a hidden field set on a
+ * connection that a coroutine waits on: hook(conn, event, a, b) after the
+ * script's own callback; for messages only when there is no onMessage. */
+#define CO_HOOK "\1co"
+
+int l_conn_push_hook(l_conn *lc, const char *event)
+{
+    if (!l_conn_push_cb_at(lc, CO_HOOK, 0)) return 0;
+    lua_pushstring(lc->rt->L, event);
+    return 1;
+}
+
+/* The function at index 1 into the registry slot *ref (the old one let go). */
+int l_set_fn_ref(lua_State *L, int *ref)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (*ref) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    lua_settop(L, 1);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
