@@ -2,6 +2,7 @@
 #include "mwtest.h"
 #include "ws/ws_utf8.h"
 #include <stdint.h>
+#include <string.h>
 
 typedef struct { const char *s; size_t n; int valid; } vec;
 #define V(lit, ok) { lit, sizeof(lit) - 1, ok }
@@ -111,10 +112,38 @@ static void test_exhaustive(void)
     MW_CHECK_EQ_INT(bad, 0);
 }
 
+/* The ASCII fast path takes 32, then 8 bytes a step: a non-ASCII byte at
+ * every offset of every length across those strides is still seen, a valid
+ * sequence accepted, a bad byte reported at its index. */
+static void test_fast_path_offsets(void)
+{
+    unsigned char buf[100];
+    int bad = 0;
+    for (size_t len = 1; len <= sizeof buf; len++) {
+        for (size_t at = 0; at < len; at++) {
+            memset(buf, 'a', len);
+            buf[at] = 0xff;
+            uint8_t st = WS_UTF8_ACCEPT;
+            size_t got = ws_utf8_feed(&st, buf, len);
+            if (st != WS_UTF8_REJECT || got != at) bad++;
+            if (at + 2 <= len) {
+                buf[at] = 0xc3, buf[at + 1] = 0xa9;   /* U+00E9 */
+                if (!ws_utf8_valid(buf, len)) bad++;
+                if (at + 2 < len) {
+                    buf[at + 1] = 'a';                  /* a lead byte without its tail */
+                    if (ws_utf8_valid(buf, len)) bad++;
+                }
+            }
+        }
+    }
+    MW_CHECK_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
     MW_RUN(test_whole);
     MW_RUN(test_splits);
     MW_RUN(test_exhaustive);
+    MW_RUN(test_fast_path_offsets);
     return MW_DONE();
 }

@@ -141,6 +141,15 @@ size_t l_conn_ev_messages(void *ud, const mw_msg *v, size_t n)
             }
             continue;
         }
+        if (n - b.i == 1) {
+            /* the last (or only: a request-reply exchange) message: the
+             * callback just found is called as it is, without a batch */
+            const mw_msg *m = &v[b.i++];
+            lua_pushlstring(L, m->p, m->n);
+            push_kind(L, lc->rt, m->kind);
+            mw_rt_call(lc->rt, 3, 0, "onMessage");
+            break;
+        }
         lua_pop(L, 2);
         b.stop = 0;
         lua_pushcfunction(L, batch_run);
