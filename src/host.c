@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include "lalloc.h"
 #include "loop.h"
 #include "timer.h"
 
@@ -448,6 +449,9 @@ mw_host *mw_host_new(int argc, char **argv, int script_idx, void (*open)(lua_Sta
      * than under the incremental default). A script may switch back with
      * collectgarbage("incremental"). */
     lua_gc(L, LUA_GCGEN, 0, 0);
+    /* lauxlib's allocator made the state; ours takes over from here (its
+     * cache reuses a freed block for its own size only, whoever made it) */
+    lua_setallocf(L, mw_lua_alloc, NULL);
     struct setup s = { argc, argv, script_idx, open, NULL };
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &s);
@@ -459,7 +463,11 @@ mw_host *mw_host_new(int argc, char **argv, int script_idx, void (*open)(lua_Sta
     return s.h;
 }
 
-void mw_host_close(mw_host *h) { lua_close(h->L); }
+void mw_host_close(mw_host *h)
+{
+    lua_close(h->L);
+    mw_lua_alloc_release();
+}
 
 int mw_host_check(mw_host *h, const char *path)
 {

@@ -6,7 +6,7 @@
 # and of the compressed cases (issue 13: permessage-deflate agreed, context takeover):
 # receive and send the 200-byte JSON messages. zlib's allocations (through moonwire's
 # counting hooks, ws_deflate.c) are shown apart, as a part of C's.
-# Calls from Lua's allocator (liblua: strings, tables) are counted apart from C's (moonwire,
+# Calls from Lua's allocator (liblua, or moonwire's own mw_lua_alloc: strings, tables) are counted apart from C's (moonwire,
 # libev, libc, ...). --check exits 1 when C allocates more than MAX_C_PER_MSG (0.01) per
 # message in any case (without it, only a run that produces no count fails); --quick uses
 # 10,000 messages.
@@ -49,6 +49,9 @@ JSON=$OUT/alloc_msgs.json
 # moonwire's zlib hooks (counted_alloc, z_alloc, stream_new: whichever the compiler kept)
 ZR=$(nm -S "$MW" 2>/dev/null | awk '$4 ~ /^(counted_alloc|z_alloc|stream_new)$/ { printf "%s%s:%s", sep, $1, $2; sep="," }')
 [ -n "$ZR" ] || echo "alloc: no symbols for moonwire's zlib hooks in $MW: the zlib column reads 0 for want of them"
+# moonwire's own Lua allocator (src/lalloc.c): what it allocates is Lua's
+LR=$(nm -S "$MW" 2>/dev/null | awk '$4 == "mw_lua_alloc" { printf "%s:%s", $1, $2 }')
+[ -n "$LR" ] || echo "alloc: no symbol mw_lua_alloc in $MW: Lua's allocations would be counted as C's" >&2
 
 coproc SRV_IO { exec "$SERVER" --json "$JSON"; }
 SRV=$SRV_IO_PID
@@ -81,7 +84,7 @@ for c in "${CASES[@]}"; do
     send) url="ws://127.0.0.1:$PORT/sink?n=$total${pmd:+&op=json$pmd}" ;;
     echo) url="ws://127.0.0.1:$PORT/echo" ;;
   esac
-  err=$(BENCH_JSON=$JSON ALLOC_ZLIB_RANGES=$ZR LD_PRELOAD="$OUT/alloc_shim.so" timeout 120 "$MW" "$BENCH/clients/moonwire_alloc.lua" \
+  err=$(BENCH_JSON=$JSON ALLOC_ZLIB_RANGES=$ZR ALLOC_LUA_RANGES=$LR LD_PRELOAD="$OUT/alloc_shim.so" timeout 120 "$MW" "$BENCH/clients/moonwire_alloc.lua" \
         "$mode" "$url" "$warmup" "$N" "$size" "$kind" 2>&1 >/dev/null) || true
   line=$(grep '^ALLOCS ' <<< "$err" || true)
   if [ -z "$line" ]; then

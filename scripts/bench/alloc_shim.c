@@ -9,7 +9,8 @@
  *   ALLOCS c_alloc=N c_free=N c_bytes=N lua_alloc=N lua_free=N lua_bytes=N
  * (and zlib_alloc=N: the C allocations made by moonwire's zlib hooks, a part of c_alloc;
  * ALLOC_ZLIB_RANGES="off:size,..." names those functions' code in the main executable,
- * alloc.sh takes it from nm) followed by "ALLOCSITE count module+offset symbol" lines, the C call sites that
+ * alloc.sh takes it from nm; ALLOC_LUA_RANGES the same for moonwire's own Lua allocator,
+ * mw_lua_alloc, whose calls are Lua's) followed by "ALLOCSITE count module+offset symbol" lines, the C call sites that
  * allocated most in the window (resolve with addr2line -e module offset). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -31,6 +32,8 @@ static int counting;
 #define NZR 8
 static uintptr_t zr_lo[NZR], zr_hi[NZR];   /* moonwire's zlib allocation hooks */
 static int nzr;
+static uintptr_t lr_lo[NZR], lr_hi[NZR];   /* moonwire's own Lua allocator (lalloc.c) */
+static int nlr;
 static unsigned long z_alloc_n;
 static unsigned long c_alloc, c_free, c_bytes, lua_alloc, lua_free, lua_bytes;
 
@@ -60,32 +63,46 @@ static int find_main(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
-__attribute__((constructor)) static void init(void)
+/* "off:size,..." (hex, from nm -S) of functions in the main executable. */
+static int parse_ranges(const char *r, uintptr_t base, uintptr_t *lo, uintptr_t *hi, int max)
 {
-    dl_iterate_phdr(find_lua, NULL);
-    const char *r = getenv("ALLOC_ZLIB_RANGES");
-    uintptr_t base = 0;
-    if (!r || !dl_iterate_phdr(find_main, &base)) return;
-    while (*r && nzr < NZR) {
+    int n = 0;
+    while (r && *r && n < max) {
         char *end;
         unsigned long off = strtoul(r, &end, 16);
         if (*end != ':') break;
         unsigned long len = strtoul(end + 1, &end, 16);
-        zr_lo[nzr] = base + off;
-        zr_hi[nzr++] = base + off + len;
+        lo[n] = base + off;
+        hi[n++] = base + off + len;
         if (*end != ',') break;
         r = end + 1;
     }
+    return n;
 }
 
-static int from_zlib_hooks(uintptr_t ra)
+__attribute__((constructor)) static void init(void)
 {
-    for (int i = 0; i < nzr; i++)
-        if (ra >= zr_lo[i] && ra < zr_hi[i]) return 1;
+    dl_iterate_phdr(find_lua, NULL);
+    uintptr_t base = 0;
+    if (!dl_iterate_phdr(find_main, &base)) return;
+    nzr = parse_ranges(getenv("ALLOC_ZLIB_RANGES"), base, zr_lo, zr_hi, NZR);
+    nlr = parse_ranges(getenv("ALLOC_LUA_RANGES"), base, lr_lo, lr_hi, NZR);
+}
+
+static int in_ranges(uintptr_t ra, const uintptr_t *lo, const uintptr_t *hi, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ra >= lo[i] && ra < hi[i]) return 1;
     return 0;
 }
 
-static int from_lua(void *ra) { return (uintptr_t)ra >= lua_lo && (uintptr_t)ra < lua_hi; }
+static int from_zlib_hooks(uintptr_t ra) { return in_ranges(ra, zr_lo, zr_hi, nzr); }
+
+/* liblua (lauxlib's l_alloc), or the binary's own Lua allocator (lalloc.c) */
+static int from_lua(void *ra)
+{
+    return ((uintptr_t)ra >= lua_lo && (uintptr_t)ra < lua_hi) || in_ranges((uintptr_t)ra, lr_lo, lr_hi, nlr);
+}
 
 static void note_alloc(void *ra, size_t n)
 {
