@@ -627,11 +627,15 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
  * while we are in send(), and a read now finds its reply without a poll
  * (epoll_wait) and a loop pass in between. A request-reply exchange then
  * costs two system calls a round trip, as a blocking client's does. A read
- * that finds nothing (the peer is elsewhere, or sends no reply) turns this
- * off for the next SPEC_BACKOFF writes; SPEC_BUDGET exchanges at most per
- * pass, so timers and other connections wait no longer than that. */
+ * that finds nothing (the peer is elsewhere, or sends no reply, or was not
+ * scheduled in time) turns this off for the next 1, 3, 7 ... 63 writes as
+ * such reads follow one another (SPEC_MISSES_MAX), and a read that finds an
+ * answer starts the count again: one wasted read per 64 writes when it never
+ * pays, and a round trip that missed costs one more when it mostly does.
+ * SPEC_BUDGET exchanges at most per pass, so timers and other connections
+ * wait no longer than that. */
 #define SPEC_BUDGET 16
-#define SPEC_BACKOFF 64
+#define SPEC_MISSES_MAX 6
 static void read_after_write(mw_conn *c, unsigned gen)
 {
     if (c->spec_skip) { c->spec_skip--; return; }
@@ -639,8 +643,13 @@ static void read_after_write(mw_conn *c, unsigned gen)
         if (c->out.len || !ev_is_active(&c->rio) || c->status != MW_ST_ESTABLISHED) return;
         long n = read_once(c);
         if (n == READ_FAILED || c->gen != gen) return;
-        if (n == MW_IO_AGAIN) { c->spec_skip = SPEC_BACKOFF; return; }
+        if (n == MW_IO_AGAIN) {
+            if (c->spec_misses < SPEC_MISSES_MAX) c->spec_misses++;
+            c->spec_skip = (1u << c->spec_misses) - 1;
+            return;
+        }
         if (n <= 0) { read_ended(c, gen, n); return; }
+        c->spec_misses = 0;
         if (c->in.len == 0 && c->in.cap) trim_later(c);
         if (!c->out.len || !can_flush(c)) return;   /* no answer to that: nothing to wait for */
         ev_now_update(c->loop->ev);   /* timers set by those callbacks count from now */

@@ -172,6 +172,7 @@ struct mw_conn {
     mw_task task;
     unsigned pending;          /* MW_PEND_* */
     unsigned spec_skip;        /* writes left before read_after_write tries again */
+    unsigned spec_misses;      /* its reads in a row that found nothing */
     int nerr;
     mw_err_ev *errs, **errs_tail;  /* queued on_error events, oldest first */
     mw_timer trim;             /* gives back buffers a burst grew, once idle */
