@@ -103,4 +103,42 @@ describe("read after write (issue 17 part 2)", function()
     assert.is_true(n ~= nil and n >= 300, H.describe(res))
     assert.is_true(H.now() - t < 2, "the close was seen within 2 s")
   end)
+  it("an error a callback queued is told before a message that read after write finds", function()
+    local srv = H.server("echo")
+    -- m1 and m2 come in one read; m1 pauses, so m2 waits in moonwire and m3 in the
+    -- kernel. The resume delivers m2 in a deferred pass, whose callback queues an error
+    -- (a refused line: a newline inside) and writes; the read after that write finds m3,
+    -- which must wait until onError has been told.
+    local bot = H.start([==[
+      local mw = require "moonwire"
+      local errs, seen = 0, {}
+      local a = mw.AsyncTcpConnection.new("text://127.0.0.1:" .. arg[1])
+      local b = mw.AsyncTcpConnection.new("text://127.0.0.1:" .. arg[1])
+      a.onConnect = function() b:connect() end
+      b.onConnect = function() print("READY") end
+      a.onError = function() errs = errs + 1 end
+      a.onMessage = function(conn, line)
+        seen[#seen + 1] = line .. "@" .. errs
+        if line == "m1" then conn:pauseRecv() print("PAUSED")
+        elseif line == "m2" then
+          assert(conn:send("two\nlines") == false)
+          conn:send("y")
+        elseif line == "m3" then
+          print("SEEN " .. table.concat(seen, " "))
+          conn:close()
+          b:close()
+        end
+      end
+      b.onMessage = function(_, line) if line == "go" then a:resumeRecv() end end
+      a:connect()
+    ]==], { srv.port })
+    bot:wait_line("^READY$", 10)
+    srv:send("SEND 1 m1\\nm2\\n\n")
+    bot:wait_line("^PAUSED$", 10)
+    srv:send("SEND 1 m3\\n\n")
+    srv:send("SEND 2 go\\n\n")
+    local res = H.result(bot, 10)
+    H.assert_exit(res, 0)
+    assert.same({ "SEEN m1@0 m2@0 m3@1" }, H.grep(res.lines, "^SEEN"), H.describe(res))
+  end)
 end)

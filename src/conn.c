@@ -603,12 +603,37 @@ static void read_ended(mw_conn *c, unsigned gen, long n)
     mw_conn_fail(c, MW_E_READ_FAIL, "read %s: %s", c->url_str, e);
 }
 
+/* The errors queued so far, to onError; those its callbacks queue wait for
+ * the next pass. */
+static void tell_errors(mw_conn *c)
+{
+    mw_err_ev *batch = c->errs;
+    c->errs = NULL;
+    c->errs_tail = &c->errs;
+    while (batch) {
+        mw_err_ev *e = batch;
+        batch = e->next;
+        c->nerr--;
+        if (c->ev->on_error) {
+            c->ev->on_error(c->ud, e->code, e->msg);
+        }
+        free(e);
+    }
+}
+
 static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev; (void)revents;
     mw_conn *c = container_of(w, mw_conn, rio);
     unsigned gen = c->gen;
     long n;
+    /* Errors queued before (a refused send) are told before anything read
+     * now: the deferred pass that would tell them runs only when no watcher
+     * is due. */
+    if (c->errs) {
+        tell_errors(c);
+        if (c->gen != gen || !ev_is_active(&c->rio)) return;
+    }
     /* A TLS transport may hold decrypted bytes once the socket is drained:
      * read on while it has some and input is still wanted (rio active: not
      * paused, not torn down by a callback). */
@@ -639,23 +664,29 @@ static void read_cb(struct ev_loop *ev, ev_io *w, int revents)
 static void read_after_write(mw_conn *c, unsigned gen)
 {
     if (c->spec_skip) { c->spec_skip--; return; }
+    int got = 0;
     for (int i = 0; i < SPEC_BUDGET; i++) {
-        if (c->out.len || !ev_is_active(&c->rio) || c->status != MW_ST_ESTABLISHED) return;
+        /* errors or an end a callback queued are told before anything read next */
+        if (c->out.len || c->errs || c->pending || !ev_is_active(&c->rio) || c->status != MW_ST_ESTABLISHED) break;
         long n = read_once(c);
         if (n == READ_FAILED || c->gen != gen) return;
         if (n == MW_IO_AGAIN) {
             if (c->spec_misses < SPEC_MISSES_MAX) c->spec_misses++;
             c->spec_skip = (1u << c->spec_misses) - 1;
-            return;
+            break;
         }
         if (n <= 0) { read_ended(c, gen, n); return; }
+        got = 1;
         c->spec_misses = 0;
         if (c->in.len == 0 && c->in.cap) trim_later(c);
-        if (!c->out.len || !can_flush(c)) return;   /* no answer to that: nothing to wait for */
+        if (!c->out.len || !can_flush(c)) break;   /* no answer to that: nothing to wait for */
         ev_now_update(c->loop->ev);   /* timers set by those callbacks count from now */
         flush(c);
         if (c->gen != gen) return;
     }
+    /* what a transport holds already decrypted wakes no socket watcher: read_cb
+     * reads on while there is some, and gets it next */
+    if (got && ev_is_active(&c->rio) && conn_pending(c)) ev_feed_event(c->loop->ev, &c->rio, EV_READ);
 }
 
 void mw_conn_pause(mw_conn *c)
@@ -827,18 +858,7 @@ static void conn_task(mw_task *t)
      * causes (a send refused again) waits for the next pass (the task is
      * queued again), so the loop polls, runs timers and sees signals in
      * between however long the chain goes on. */
-    mw_err_ev *batch = c->errs;
-    c->errs = NULL;
-    c->errs_tail = &c->errs;
-    while (batch) {
-        mw_err_ev *e = batch;
-        batch = e->next;
-        c->nerr--;
-        if (c->ev->on_error) {
-            c->ev->on_error(c->ud, e->code, e->msg);
-        }
-        free(e);
-    }
+    tell_errors(c);
     if (c->pending & PEND_CLOSE) {
         if (c->errs) return;  /* onClose comes after them, next pass */
         c->pending &= ~PEND_CLOSE;
